@@ -63,7 +63,10 @@ fn index_names<'a>(
     for (i, name) in names.enumerate() {
         let here = list.index(i).key("name");
         if name.is_empty() {
-            return Err(err(&here, ErrorKind::Invalid("name must not be empty".into())));
+            return Err(err(
+                &here,
+                ErrorKind::Invalid("name must not be empty".into()),
+            ));
         }
         if index.insert(Box::from(name), i as u32).is_some() {
             return Err(err(&here, ErrorKind::DuplicateName(name.to_owned())));
@@ -177,7 +180,11 @@ impl Engine {
         // Segments first: everything else may refer to them.
         let mut segments = Vec::with_capacity(ruleset.segments.len());
         for (i, s) in ruleset.segments.iter().enumerate() {
-            let node = compile_condition(&s.criteria, &segments_path.index(i).key("criteria"), &resolver)?;
+            let node = compile_condition(
+                &s.criteria,
+                &segments_path.index(i).key("criteria"),
+                &resolver,
+            )?;
             segments.push(SegmentNode {
                 active: s.is_active,
                 node,
@@ -201,7 +208,12 @@ impl Engine {
 
         let mut flags = Vec::with_capacity(ruleset.flags.len());
         for (i, f) in ruleset.flags.iter().enumerate() {
-            flags.push(compile_flag(f, &flags_path.index(i), &resolver, &flag_index)?);
+            flags.push(compile_flag(
+                f,
+                &flags_path.index(i),
+                &resolver,
+                &flag_index,
+            )?);
         }
         // Prerequisites name variants of other flags: resolve them now that all are compiled.
         for (i, f) in ruleset.flags.iter().enumerate() {
@@ -267,7 +279,10 @@ impl Engine {
                 let mut nodes = Vec::new();
                 if let Some(seg) = &o.segment {
                     let &idx = segment_index.get(seg.as_str()).ok_or_else(|| {
-                        err(&o_path.key("segment"), ErrorKind::UnknownSegment(seg.clone()))
+                        err(
+                            &o_path.key("segment"),
+                            ErrorKind::UnknownSegment(seg.clone()),
+                        )
                     })?;
                     nodes.push(Node::Segment(idx));
                 }
@@ -410,18 +425,29 @@ fn compile_flag(
             ));
         }
         if variants.iter().any(|c: &CVariant| *c.name == *v.name) {
-            return Err(err(&here.key("name"), ErrorKind::DuplicateName(v.name.clone())));
+            return Err(err(
+                &here.key("name"),
+                ErrorKind::DuplicateName(v.name.clone()),
+            ));
         }
         variants.push(CVariant {
             name: v.name.as_str().into(),
             value: variant_value(kind, &v.value, &here.key("value"))?,
         });
     }
-    let find = |name: &str| variants.iter().position(|v| &*v.name == name).map(|i| i as u32);
+    let find = |name: &str| {
+        variants
+            .iter()
+            .position(|v| &*v.name == name)
+            .map(|i| i as u32)
+    };
 
     let off = match &f.off_variant {
         Some(name) => Some(find(name).ok_or_else(|| {
-            err(&path.key("off_variant"), ErrorKind::UnknownVariant(name.clone()))
+            err(
+                &path.key("off_variant"),
+                ErrorKind::UnknownVariant(name.clone()),
+            )
         })?),
         None => find("off"),
     };
@@ -476,9 +502,12 @@ fn compile_serve(
 ) -> Result<CServe, CompileError> {
     let bucket_by = bucket_attr(&serve.bucket_by, &path.key("bucket_by"))?;
     match (&serve.variant, &serve.rollout) {
-        (Some(name), None) => find(name)
-            .map(CServe::Variant)
-            .ok_or_else(|| err(&path.key("variant"), ErrorKind::UnknownVariant(name.clone()))),
+        (Some(name), None) => find(name).map(CServe::Variant).ok_or_else(|| {
+            err(
+                &path.key("variant"),
+                ErrorKind::UnknownVariant(name.clone()),
+            )
+        }),
         (None, Some(rollout)) => {
             let here = path.key("rollout");
             if rollout.is_empty() {
@@ -492,7 +521,10 @@ fn compile_serve(
             for (i, wv) in rollout.iter().enumerate() {
                 let item = here.index(i);
                 let idx = find(&wv.variant).ok_or_else(|| {
-                    err(&item.key("variant"), ErrorKind::UnknownVariant(wv.variant.clone()))
+                    err(
+                        &item.key("variant"),
+                        ErrorKind::UnknownVariant(wv.variant.clone()),
+                    )
                 })?;
                 if indexes.contains(&idx) {
                     return Err(err(
@@ -541,7 +573,10 @@ fn compile_experiment(
     for (i, v) in e.variants.iter().enumerate() {
         let here = vpath.index(i);
         if v.name.is_empty() {
-            return Err(err(&here, ErrorKind::Invalid("name must not be empty".into())));
+            return Err(err(
+                &here,
+                ErrorKind::Invalid("name must not be empty".into()),
+            ));
         }
         if names.iter().any(|n| **n == *v.name) {
             return Err(err(&here, ErrorKind::DuplicateName(v.name.clone())));
@@ -648,7 +683,10 @@ fn check_layers(
     let mut by_layer: AHashMap<&str, Vec<(u32, u32, usize)>> = AHashMap::new();
     for (i, e) in compiled.iter().enumerate() {
         if let (true, Some(l)) = (e.active, &e.layer) {
-            by_layer.entry(&l.name).or_default().push((l.start, l.end, i));
+            by_layer
+                .entry(&l.name)
+                .or_default()
+                .push((l.start, l.end, i));
         }
     }
     for ranges in by_layer.values_mut() {

@@ -654,7 +654,10 @@ fn compile_path(field: &str, path: &JsonPath) -> Result<FieldPath, CompileError>
     let steps: Vec<Step> = parts
         .map(|p| Step {
             key: p.into(),
-            index: p.parse().ok().filter(|_| p.bytes().all(|b| b.is_ascii_digit())),
+            index: p
+                .parse()
+                .ok()
+                .filter(|_| p.bytes().all(|b| b.is_ascii_digit())),
         })
         .collect();
     if first.is_empty() || steps.iter().any(|s| s.key.is_empty()) {
@@ -768,7 +771,11 @@ fn compile_operators(
             "$size" => {
                 let n = arg
                     .as_u64()
-                    .or_else(|| arg.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+                    .or_else(|| {
+                        arg.as_f64()
+                            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                            .map(|f| f as u64)
+                    })
                     .ok_or_else(|| bad_operand(&here, op, "a non-negative integer"))?;
                 Test::Size(usize::try_from(n).unwrap_or(usize::MAX))
             }
@@ -787,7 +794,11 @@ fn compile_operators(
                 let inner = arg
                     .as_object()
                     .ok_or_else(|| bad_operand(&here, op, "an object"))?;
-                let em = if is_operator_object(arg).is_some() {
+                // Logical operators make it a document query, as in MongoDB.
+                let logical = inner
+                    .keys()
+                    .any(|k| matches!(k.as_str(), "$and" | "$or" | "$nor" | "$segment"));
+                let em = if !logical && is_operator_object(arg).is_some() {
                     ElemMatch::Value(compile_operators(inner, &here, resolver, depth + 1)?)
                 } else {
                     ElemMatch::Doc(compile_doc(inner, &here, resolver, depth + 1)?)
@@ -803,10 +814,10 @@ fn compile_operators(
                 let text = arg
                     .as_str()
                     .ok_or_else(|| bad_operand(&here, op, "a version string"))?;
-                let ver = Box::new(
-                    parse_version(text)
-                        .ok_or_else(|| CompileError::new(&here, ErrorKind::BadSemver(text.into())))?,
-                );
+                let ver =
+                    Box::new(parse_version(text).ok_or_else(|| {
+                        CompileError::new(&here, ErrorKind::BadSemver(text.into()))
+                    })?);
                 match op.as_str() {
                     "$vgt" => Test::Version(VerOp::Cmp(CmpOp::Gt), ver),
                     "$vgte" => Test::Version(VerOp::Cmp(CmpOp::Gte), ver),
@@ -878,7 +889,13 @@ fn compile_regex(
                 'm' => builder.multi_line(true),
                 's' => builder.dot_matches_new_line(true),
                 'x' => builder.ignore_whitespace(true),
-                _ => return Err(bad_operand(&opts_path, "$options", "a string of i, m, s, x")),
+                _ => {
+                    return Err(bad_operand(
+                        &opts_path,
+                        "$options",
+                        "a string of i, m, s, x",
+                    ));
+                }
             };
         }
     }

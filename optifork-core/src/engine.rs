@@ -362,7 +362,11 @@ impl Outcome {
 /// The identifier a percentage hashes: the targeting key, or the `bucket_by` attribute (a
 /// string, or an integral number written in decimal).
 #[inline]
-fn unit<'c>(ctx: &'c Context, bucket_by: Option<&str>, buf: &'c mut itoa::Buffer) -> Option<&'c str> {
+fn unit<'c>(
+    ctx: &'c Context,
+    bucket_by: Option<&str>,
+    buf: &'c mut itoa::Buffer,
+) -> Option<&'c str> {
     let Some(attr) = bucket_by else {
         return ctx.key();
     };
@@ -414,9 +418,7 @@ impl Engine {
 
     #[inline]
     fn flag(&self, name: &str) -> Option<&CFlag> {
-        self.flag_index
-            .get(name)
-            .map(|&i| &self.flags[i as usize])
+        self.flag_index.get(name).map(|&i| &self.flags[i as usize])
     }
 
     /// Evaluates a flag: value, variant, reason and the rule that matched.
@@ -441,7 +443,8 @@ impl Engine {
         &'e self,
         ctx: &'e Context,
     ) -> impl Iterator<Item = (&'e str, Evaluation<'e>)> + 'e {
-        (0..self.flags.len() as u32).map(move |i| (&*self.flags[i as usize].name, self.evaluation(i, ctx)))
+        (0..self.flags.len() as u32)
+            .map(move |i| (&*self.flags[i as usize].name, self.evaluation(i, ctx)))
     }
 
     fn evaluation(&self, index: u32, ctx: &Context) -> Evaluation<'_> {

@@ -145,6 +145,11 @@
 //! ruleset. Unknown operators are not: a condition the SDK cannot evaluate is refused (and
 //! the SDK keeps its last good ruleset).
 
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod bucket;
 mod compile;
 mod condition;

@@ -114,7 +114,10 @@ fn raising_a_rollout_never_removes_a_user() {
         let mut was_in = false;
         for e in &engines {
             let now_in = e.is_enabled("f", &ctx);
-            assert!(now_in || !was_in, "user u{i} dropped out as the rollout rose");
+            assert!(
+                now_in || !was_in,
+                "user u{i} dropped out as the rollout rose"
+            );
             was_in = now_in;
         }
     }
@@ -152,7 +155,10 @@ fn raising_an_allocation_never_moves_an_enrolled_user() {
         for e in &engines {
             let a = e.assign("e", &ctx);
             if let Some(p) = prev {
-                assert!(a.in_experiment, "u{i} left the experiment as allocation rose");
+                assert!(
+                    a.in_experiment,
+                    "u{i} left the experiment as allocation rose"
+                );
                 assert_eq!(a.variant, p, "u{i} changed variant as allocation rose");
             }
             prev = a.in_experiment.then_some(a.variant);
@@ -170,7 +176,10 @@ fn shifting_weight_between_adjacent_variants_moves_only_the_users_it_must() {
     let mut moved = 0;
     for i in 0..n {
         let ctx = Context::new(format!("u{i}"));
-        let (x, y) = (before.assign("e", &ctx).variant, after.assign("e", &ctx).variant);
+        let (x, y) = (
+            before.assign("e", &ctx).variant,
+            after.assign("e", &ctx).variant,
+        );
         if x != y {
             assert_eq!((x, y), ("a", "control"), "u{i} moved {x} -> {y}");
             moved += 1;
@@ -186,7 +195,10 @@ fn two_variant_weight_changes_move_only_the_users_they_must() {
     let after = experiment_engine(100.0, r#"{"control": 34, "a": 43, "b": 23}"#);
     for i in 0..20_000 {
         let ctx = Context::new(format!("u{i}"));
-        let (x, y) = (before.assign("e", &ctx).variant, after.assign("e", &ctx).variant);
+        let (x, y) = (
+            before.assign("e", &ctx).variant,
+            after.assign("e", &ctx).variant,
+        );
         assert!(x == y || (x, y) == ("b", "a"), "u{i} moved {x} -> {y}");
     }
 }
