@@ -16,6 +16,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod entity;
+pub mod postgres;
+pub mod sqlite;
+
 use async_trait::async_trait;
 use optifork_core::{CompileError, Ruleset};
 use serde::{Deserialize, Serialize};
@@ -462,7 +466,92 @@ pub trait Storage: Send + Sync + 'static {
 /// Opens storage from a URL, applying migrations: `postgres://…` or `postgresql://…` for
 /// PostgreSQL; `sqlite://path`, `sqlite::memory:` or a plain file path for SQLite.
 pub async fn open(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
-    // The backends are being written (see the storage crate's history); until they land,
-    // opening fails cleanly.
-    Err(StoreError::Backend(format!("no storage backend available yet for {url}")))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStorage::connect(url).await?));
+    }
+    Ok(Arc::new(
+        sqlite::SqliteStorage::open(sqlite_path(url)?).await?,
+    ))
+}
+
+/// The file path of an SQLite URL (`sqlite://path`, `sqlite:path`, a plain path).
+fn sqlite_path(url: &str) -> Result<&str, StoreError> {
+    let path = match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        // URL forms may carry options (`?mode=rwc`), which have no meaning here.
+        Some(rest) => rest.split_once('?').map_or(rest, |(path, _)| path),
+        None => url,
+    };
+    if path.is_empty() {
+        return Err(StoreError::Backend(format!(
+            "no database path in storage URL {url:?}"
+        )));
+    }
+    Ok(path)
+}
+
+/// An audit entry to write (both backends).
+pub(crate) struct NewAudit<'a> {
+    pub at: Timestamp,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_name: &'a str,
+    pub environment: Option<&'a str>,
+    pub before: Option<Json>,
+    pub after: Option<Json>,
+}
+
+/// A record, key or environment as JSON, for the audit log.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Json, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Backend(format!("serializing: {e}")))
+}
+
+/// The number of rows a list returns: 0 means 100, and never more than 1000.
+pub(crate) fn page_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 100,
+        n => n.min(1000),
+    }
+}
+
+/// Refuses an empty environment name.
+pub(crate) fn check_environment_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() {
+        return Err(entity::invalid(
+            optifork_core::JsonPath::root().key("name"),
+            "an environment needs a name",
+        ));
+    }
+    Ok(())
+}
+
+/// The current time, truncated to the microseconds both databases keep, so that a record
+/// returned by a write equals the record read back.
+pub(crate) fn now() -> Timestamp {
+    micros_to_timestamp(chrono::Utc::now().timestamp_micros()).unwrap_or_default()
+}
+
+/// A timestamp from microseconds since the Unix epoch.
+pub(crate) fn micros_to_timestamp(micros: i64) -> Option<Timestamp> {
+    chrono::DateTime::from_timestamp_micros(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_sqlite_path() {
+        assert_eq!(sqlite_path("sqlite://data/of.db").unwrap(), "data/of.db");
+        assert_eq!(sqlite_path("sqlite:///var/of.db").unwrap(), "/var/of.db");
+        assert_eq!(sqlite_path("sqlite://of.db?mode=rwc").unwrap(), "of.db");
+        assert_eq!(sqlite_path("sqlite::memory:").unwrap(), ":memory:");
+        assert_eq!(sqlite_path("sqlite://:memory:").unwrap(), ":memory:");
+        assert_eq!(sqlite_path("./of.db").unwrap(), "./of.db");
+        assert!(sqlite_path("sqlite://").is_err());
+        assert!(sqlite_path("").is_err());
+    }
 }
