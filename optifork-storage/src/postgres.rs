@@ -202,9 +202,11 @@ impl PostgresStorage {
         })
     }
 
-    /// Applies pending migrations under the advisory lock.
+    /// Applies pending migrations under the advisory lock, on a connection of its own: the
+    /// lock is a session lock, and closing the connection releases it whatever happens
+    /// (this also reports a connection failure as is, not as a pool timeout).
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.pool.dedicated_connection().await.map_err(pg_err)?;
         conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(pg_err)?;
@@ -218,7 +220,7 @@ impl PostgresStorage {
     }
 }
 
-async fn apply_migrations(conn: &mut Conn<'_>) -> Result<(), StoreError> {
+async fn apply_migrations(conn: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     conn.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version     BIGINT PRIMARY KEY,

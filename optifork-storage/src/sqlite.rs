@@ -214,10 +214,10 @@ impl SqliteStorage {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let mut guard = self.inner.writer.clone().lock_owned().await;
+        let mut writer = Writer(self.inner.writer.clone().lock_owned().await);
         blocking(move || {
-            reset(&guard);
-            f(&mut guard)
+            reset(&writer.0);
+            f(&mut writer.0)
         })
         .await?
     }
@@ -812,7 +812,15 @@ fn finish_write(
     result
 }
 
-type WriterGuard = OwnedMutexGuard<Connection>;
+/// The locked writer connection; rolls back whatever transaction is left open when dropped
+/// (a write abandoned by its caller, a phase that failed).
+struct Writer(OwnedMutexGuard<Connection>);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        reset(&self.0);
+    }
+}
 
 #[async_trait]
 impl Storage for SqliteStorage {
@@ -946,16 +954,16 @@ impl Storage for SqliteStorage {
     async fn write(&self, request: WriteRequest<'_>) -> Result<WriteOutcome, StoreError> {
         // Two blocking phases around the validator (which is not 'static, so it runs here):
         // begin + load, then execute + commit. The writer stays locked throughout; a write
-        // abandoned between the phases leaves a transaction that the next use rolls back.
+        // abandoned by its caller rolls back when the `Writer` is dropped.
         let environment = request.environment.to_owned();
-        let guard = self.inner.writer.clone().lock_owned().await;
-        let (guard, current): (WriterGuard, _) = blocking(move || {
-            reset(&guard);
-            let current = begin_write(&guard, &environment);
+        let writer = Writer(self.inner.writer.clone().lock_owned().await);
+        let (writer, current) = blocking(move || {
+            reset(&writer.0);
+            let current = begin_write(&writer.0, &environment);
             if current.is_err() {
-                reset(&guard);
+                reset(&writer.0);
             }
-            (guard, current)
+            (writer, current)
         })
         .await?;
         let current = current?;
@@ -963,7 +971,7 @@ impl Storage for SqliteStorage {
         let environment = request.environment.to_owned();
         let actor = request.actor.to_owned();
         let kind = request.kind;
-        blocking(move || finish_write(&guard, &environment, kind, &actor, plan)).await?
+        blocking(move || finish_write(&writer.0, &environment, kind, &actor, plan)).await?
     }
 
     async fn insert_exposures(
