@@ -1,0 +1,218 @@
+//! Remote evaluation for HTTP-only clients (the seed's routes). These read the in-memory
+//! snapshot only; the exposures they log go through the batched queue.
+
+use chrono::Utc;
+use optifork_core::{FlagValue, Reason};
+use optifork_storage::{Exposure, ExposureFilter};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use super::{Call, Reply, context};
+use crate::web::{ApiError, ok};
+
+/// Whether an evaluation counts as the flag being on: `true` for boolean flags; for other
+/// kinds, a variant was served by the flag's own logic (not its off path or an error).
+fn enabled(value: Option<&FlagValue>, reason: Reason) -> bool {
+    match value {
+        Some(FlagValue::Bool(b)) => *b,
+        Some(_) => !matches!(
+            reason,
+            Reason::Disabled | Reason::PrerequisiteFailed | Reason::Error
+        ),
+        None => false,
+    }
+}
+
+/// GET /flags/{name}?user_id=…&attr=… → `{"flag", "user_id", "enabled", "variant", "value",
+/// "reason", "error_code", "rule_index"}`; logs an exposure for a known user.
+pub async fn flag(call: Call) -> Reply {
+    let env = call.environment()?;
+    let name = call.param(0);
+    let attrs = context::attributes(&call.req)?;
+    let ctx = optifork_core::Context::from_json(&Json::Object(attrs.clone()));
+    let snap = call.state.snapshot(&env)?;
+    let e = snap.engine.evaluate(name, &ctx);
+    if e.error == Some(optifork_core::ErrorCode::FlagNotFound) {
+        return Err(ApiError::not_found(format!("flag {name:?} not found")));
+    }
+    let on = enabled(e.value, e.reason);
+    if let Some(user) = ctx.key() {
+        call.state.ingest.log(Exposure {
+            environment: env,
+            flag_name: Some(name.to_owned()),
+            experiment_name: None,
+            user_id: user.to_owned(),
+            variant: e.variant.map(str::to_owned),
+            enabled: Some(on),
+            user_context: Some(Json::Object(attrs)),
+            timestamp: Utc::now(),
+        });
+    }
+    Ok(ok(&json!({
+        "flag": name,
+        "user_id": ctx.key(),
+        "enabled": on,
+        "variant": e.variant,
+        "value": e.value.map(FlagValue::to_json),
+        "reason": e.reason.as_str(),
+        "error_code": e.error.map(|c| c.as_str()),
+        "rule_index": e.rule_index,
+        "ruleset_version": snap.version,
+    })))
+}
+
+fn limit_param(call: &Call) -> Result<u32, ApiError> {
+    match call.req.query_param("limit") {
+        None => Ok(100),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_parameter",
+                    "limit must be a whole number from 1 to 1000",
+                )
+                .with_field("limit")
+            }),
+    }
+}
+
+fn before_id_param(call: &Call) -> Result<Option<i64>, ApiError> {
+    call.req
+        .query_param("before_id")
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("invalid_parameter", "before_id must be an exposure id")
+                    .with_field("before_id")
+            })
+        })
+        .transpose()
+}
+
+/// GET /flags/{name}/exposures → `{"flag", "exposures": [...], "next_before_id"}`.
+pub async fn flag_exposures(call: Call) -> Reply {
+    let env = call.environment()?;
+    let name = call.param(0).to_owned();
+    // 404 for a flag that does not exist (exposures of deleted flags are still kept).
+    call.state
+        .storage
+        .get(
+            optifork_storage::EntityKind::Flag,
+            &env,
+            &optifork_storage::EntityRef::Name(name.clone()),
+        )
+        .await?;
+    let limit = limit_param(&call)?;
+    let filter = ExposureFilter {
+        flag_name: Some(name.clone()),
+        before_id: before_id_param(&call)?,
+        limit,
+        ..ExposureFilter::default()
+    };
+    let rows = call.state.storage.list_exposures(&env, &filter).await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok(ok(
+        &json!({"flag": name, "exposures": rows, "next_before_id": next}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SegmentsRequest {
+    #[serde(default)]
+    user_context: Map<String, Json>,
+}
+
+/// POST /segments/evaluate `{"user_context": {...}}` → `{"segments": [...]}`.
+pub async fn segments(call: Call) -> Reply {
+    let env = call.environment()?;
+    let body: SegmentsRequest = call.req.json()?;
+    let ctx = optifork_core::Context::from_json(&Json::Object(body.user_context));
+    let snap = call.state.snapshot(&env)?;
+    let names: Vec<&str> = snap.engine.segments(&ctx).collect();
+    Ok(ok(&json!({"segments": names})))
+}
+
+/// GET /experiments/{name}/assign?user_id=… → `{"experiment", "user_id", "variant",
+/// "in_experiment", "reason"}`; logs an exposure when the user is enrolled.
+pub async fn assign(call: Call) -> Reply {
+    let env = call.environment()?;
+    let name = call.param(0);
+    let attrs = context::attributes(&call.req)?;
+    let ctx = optifork_core::Context::from_json(&Json::Object(attrs.clone()));
+    let snap = call.state.snapshot(&env)?;
+    let a = snap.engine.assign(name, &ctx);
+    if a.reason == optifork_core::AssignmentReason::NotFound {
+        return Err(ApiError::not_found(format!(
+            "experiment {name:?} not found"
+        )));
+    }
+    if a.in_experiment
+        && let Some(user) = ctx.key()
+    {
+        call.state.ingest.log(Exposure {
+            environment: env,
+            flag_name: None,
+            experiment_name: Some(name.to_owned()),
+            user_id: user.to_owned(),
+            variant: Some(a.variant.to_owned()),
+            enabled: None,
+            user_context: Some(Json::Object(attrs)),
+            timestamp: Utc::now(),
+        });
+    }
+    Ok(ok(&json!({
+        "experiment": name,
+        "user_id": ctx.key(),
+        "variant": a.variant,
+        "in_experiment": a.in_experiment,
+        "reason": a.reason.as_str(),
+    })))
+}
+
+/// GET /experiments/{name}/results → per-variant exposures and unique users.
+pub async fn results(call: Call) -> Reply {
+    let env = call.environment()?;
+    let name = call.param(0).to_owned();
+    let record = call
+        .state
+        .storage
+        .get(
+            optifork_storage::EntityKind::Experiment,
+            &env,
+            &optifork_storage::EntityRef::Name(name.clone()),
+        )
+        .await?;
+    let counts = call
+        .state
+        .storage
+        .experiment_exposure_counts(&env, &name)
+        .await?;
+    // Every declared variant appears, with zeros when nobody has seen it yet.
+    let declared: Vec<String> = record.body["variants"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.as_str().or_else(|| v["name"].as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut variants: Vec<Json> = declared
+        .iter()
+        .map(|v| {
+            let c = counts.iter().find(|c| &c.variant == v);
+            json!({"variant": v, "exposures": c.map_or(0, |c| c.exposures), "users": c.map_or(0, |c| c.users)})
+        })
+        .collect();
+    for c in counts.iter().filter(|c| !declared.contains(&c.variant)) {
+        variants.push(json!({"variant": c.variant, "exposures": c.exposures, "users": c.users, "undeclared": true}));
+    }
+    Ok(ok(&json!({
+        "experiment": name,
+        "environment": env,
+        "is_active": record.body["is_active"],
+        "variants": variants,
+    })))
+}

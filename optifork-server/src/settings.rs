@@ -1,0 +1,71 @@
+//! Command-line options; every option can also be set through an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// OptiFork's server: admin API, remote evaluation, SDK sync and exposure ingestion.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "optifork-server", version, about)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "OPTIFORK_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Database: `postgres://…` for PostgreSQL, otherwise an SQLite file path
+    /// (`sqlite://path` also works).
+    #[arg(long, env = "OPTIFORK_DATABASE_URL", default_value = "optifork.db")]
+    pub database_url: String,
+
+    /// Redis URL (optional): shares ruleset changes and rate limits between replicas.
+    #[arg(long, env = "OPTIFORK_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// An admin API key to create at start, for automation. Any string of 16 characters
+    /// or more.
+    #[arg(long, env = "OPTIFORK_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Turn authentication off entirely. For local experiments only: anyone who can reach
+    /// the server can change everything.
+    #[arg(long, env = "OPTIFORK_INSECURE_DEV_MODE", default_value_t = false)]
+    pub insecure_dev_mode: bool,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "OPTIFORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most exposures or events accepted in one SDK batch.
+    #[arg(long, env = "OPTIFORK_MAX_BATCH", default_value_t = 10_000)]
+    pub max_batch: usize,
+
+    /// Exposures logged by evaluation routes are written in batches of at most this many.
+    #[arg(long, env = "OPTIFORK_EXPOSURE_BATCH", default_value_t = 1000)]
+    pub exposure_batch: usize,
+
+    /// ... or after this many milliseconds, whichever comes first.
+    #[arg(long, env = "OPTIFORK_EXPOSURE_FLUSH_MS", default_value_t = 200)]
+    pub exposure_flush_ms: u64,
+
+    /// Exposures queued beyond this many are dropped (and counted) rather than letting
+    /// memory grow when the database is slow.
+    #[arg(long, env = "OPTIFORK_EXPOSURE_QUEUE", default_value_t = 100_000)]
+    pub exposure_queue: usize,
+
+    /// How often to check the database for changes made by other replicas (rulesets, API
+    /// keys), in milliseconds. With Redis, changes also arrive at once by pub/sub.
+    #[arg(long, env = "OPTIFORK_DB_POLL_MS", default_value_t = 2000)]
+    pub db_poll_ms: u64,
+
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, env = "OPTIFORK_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Settings {
+    /// How long queued exposures may wait before being written.
+    pub fn exposure_flush(&self) -> Duration {
+        Duration::from_millis(self.exposure_flush_ms.max(1))
+    }
+}

@@ -1,0 +1,195 @@
+//! The server's shared state: storage, keys, and one live snapshot per environment.
+//!
+//! A snapshot is everything evaluation and SDK sync need for one ruleset version: the
+//! compiled engine, the ruleset serialized once, and its gzip compressed once (on first
+//! request). Snapshots are swapped atomically (`ArcSwap`) after every write, so evaluation
+//! routes never touch the database and never wait for a writer.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use optifork_core::{Engine, Ruleset};
+use optifork_storage::{Storage, StoreError};
+use tokio::sync::broadcast;
+
+use crate::auth::KeyStore;
+use crate::ingest::Ingest;
+use crate::settings::Settings;
+use crate::web::ApiError;
+
+/// One environment's ruleset at one version, ready to serve.
+pub struct Snapshot {
+    /// The environment.
+    pub environment: String,
+    /// The ruleset version (the ETag of `/sdk/v1/ruleset`).
+    pub version: i64,
+    /// The compiled ruleset.
+    pub engine: Engine,
+    /// The ruleset as JSON, serialized once.
+    pub json: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Snapshot {
+    /// Compiles and serializes a ruleset.
+    pub fn build(ruleset: &Ruleset) -> Result<Snapshot, String> {
+        let engine = Engine::compile(ruleset).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(ruleset).map_err(|e| e.to_string())?;
+        Ok(Snapshot {
+            environment: ruleset.environment.clone(),
+            version: i64::try_from(ruleset.version).unwrap_or(i64::MAX),
+            engine,
+            json: Bytes::from(json),
+            gzip: OnceLock::new(),
+        })
+    }
+
+    /// The ruleset JSON, gzip-compressed (computed once per snapshot).
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.json.len() / 4),
+                flate2::Compression::default(),
+            );
+            // Writing to a Vec cannot fail.
+            let _ = enc.write_all(&self.json);
+            Bytes::from(enc.finish().unwrap_or_default())
+        })
+    }
+}
+
+/// A ruleset change, as announced to listeners (SSE streams, replicas).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RulesetChanged {
+    /// The environment.
+    pub environment: String,
+    /// Its new version.
+    pub version: i64,
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    /// Command-line settings.
+    pub settings: Settings,
+    /// The database.
+    pub storage: Arc<dyn Storage>,
+    /// The API key table.
+    pub keys: KeyStore,
+    /// Exposures logged by evaluation routes, written in batches.
+    pub ingest: Ingest,
+    envs: ArcSwap<HashMap<String, Arc<ArcSwap<Snapshot>>>>,
+    changes: broadcast::Sender<RulesetChanged>,
+    /// Serializes this process's entity writes (read-merge-write of an update included).
+    /// Writers on other replicas are kept consistent by the storage transaction and If-Match.
+    pub write_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// State over opened storage; call [`AppState::load_all`] before serving.
+    pub fn new(settings: Settings, storage: Arc<dyn Storage>, ingest: Ingest) -> AppState {
+        AppState {
+            settings,
+            storage,
+            keys: KeyStore::new(),
+            ingest,
+            envs: ArcSwap::from_pointee(HashMap::new()),
+            changes: broadcast::channel(1024).0,
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Loads every environment's ruleset from storage.
+    pub async fn load_all(&self) -> Result<(), StoreError> {
+        for env in self.storage.list_environments().await? {
+            self.reload(&env.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads one environment's ruleset and swaps it in, unless the live one is as new.
+    pub async fn reload(&self, environment: &str) -> Result<(), StoreError> {
+        let stored = self.storage.load_ruleset(environment).await?;
+        let snapshot = match Snapshot::build(&stored.ruleset) {
+            Ok(s) => s,
+            Err(e) => {
+                // Writes are validated, so this means the database was edited by hand. Keep
+                // serving the last good ruleset.
+                tracing::error!(
+                    environment,
+                    "stored ruleset does not compile; keeping the previous one: {e}"
+                );
+                return Ok(());
+            }
+        };
+        let version = snapshot.version;
+        let snapshot = Arc::new(snapshot);
+        let slot = self.envs.load().get(environment).cloned();
+        let newer = match slot {
+            Some(slot) => {
+                let previous = slot.rcu(|current| {
+                    if current.version >= version {
+                        Arc::clone(current)
+                    } else {
+                        Arc::clone(&snapshot)
+                    }
+                });
+                previous.version < version
+            }
+            None => {
+                self.envs.rcu(|map| {
+                    let mut map = HashMap::clone(map);
+                    map.entry(environment.to_owned())
+                        .or_insert_with(|| Arc::new(ArcSwap::new(Arc::clone(&snapshot))));
+                    map
+                });
+                true
+            }
+        };
+        if newer {
+            self.announce(environment, version);
+        }
+        Ok(())
+    }
+
+    fn announce(&self, environment: &str, version: i64) {
+        // No receivers is fine.
+        let _ = self.changes.send(RulesetChanged {
+            environment: environment.to_owned(),
+            version,
+        });
+    }
+
+    /// The live snapshot of an environment, or 404.
+    pub fn snapshot(&self, environment: &str) -> Result<Arc<Snapshot>, ApiError> {
+        self.envs
+            .load()
+            .get(environment)
+            .map(|slot| slot.load_full())
+            .ok_or_else(|| ApiError::not_found(format!("environment {environment:?} not found")))
+    }
+
+    /// Whether an environment is loaded.
+    pub fn has_environment(&self, environment: &str) -> bool {
+        self.envs.load().contains_key(environment)
+    }
+
+    /// Versions of every loaded environment.
+    pub fn versions(&self) -> Vec<(String, i64)> {
+        let mut v: Vec<_> = self
+            .envs
+            .load()
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.load().version))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Subscribes to ruleset changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<RulesetChanged> {
+        self.changes.subscribe()
+    }
+}
