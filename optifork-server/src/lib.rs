@@ -69,9 +69,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     );
 
     let poller = tokio::spawn(poll_database(Arc::clone(&state)));
+    let stopping = Arc::clone(&state);
     warp::serve(routes(Arc::clone(&state)))
         .incoming(listener)
-        .graceful(shutdown)
+        .graceful(async move {
+            shutdown.await;
+            // End SSE streams, or the graceful shutdown would wait for them forever.
+            stopping.begin_shutdown();
+        })
         .run()
         .await;
     tracing::info!("shutting down: writing queued exposures");

@@ -58,8 +58,14 @@ pub struct Settings {
     #[arg(long, env = "OPTIFORK_DB_POLL_MS", default_value_t = 2000)]
     pub db_poll_ms: u64,
 
-    /// Log filter (tracing's EnvFilter syntax).
-    #[arg(long, env = "OPTIFORK_LOG", default_value = "info")]
+    /// Seconds between SSE heartbeats (comment lines that keep proxies from closing idle
+    /// streams).
+    #[arg(long, env = "OPTIFORK_SSE_HEARTBEAT_SECS", default_value_t = 15)]
+    pub sse_heartbeat_secs: u64,
+
+    /// Log filter (tracing's EnvFilter syntax). Connection-level errors of clients that hang
+    /// up mid-request are not logged by default.
+    #[arg(long, env = "OPTIFORK_LOG", default_value = "info,warp::server=off")]
     pub log: String,
 }
 

@@ -82,6 +82,9 @@ pub struct AppState {
     pub ingest: Ingest,
     envs: ArcSwap<HashMap<String, Arc<ArcSwap<Snapshot>>>>,
     changes: broadcast::Sender<RulesetChanged>,
+    /// Open SSE streams (a gauge for /metrics).
+    pub open_streams: std::sync::atomic::AtomicI64,
+    shutdown: tokio::sync::watch::Sender<bool>,
     /// Serializes this process's entity writes (read-merge-write of an update included).
     /// Writers on other replicas are kept consistent by the storage transaction and If-Match.
     pub write_lock: tokio::sync::Mutex<()>,
@@ -98,6 +101,8 @@ impl AppState {
             envs: ArcSwap::from_pointee(HashMap::new()),
             changes: broadcast::channel(1024).0,
             write_lock: tokio::sync::Mutex::new(()),
+            open_streams: std::sync::atomic::AtomicI64::new(0),
+            shutdown: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -186,6 +191,16 @@ impl AppState {
             .collect();
         v.sort();
         v
+    }
+
+    /// Tells long-lived responses (SSE streams) to end: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A receiver that changes when the server begins to shut down.
+    pub fn shutdown_receiver(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// Subscribes to ruleset changes.

@@ -23,6 +23,7 @@ pub mod entities;
 pub mod evaluate;
 pub mod meta;
 pub mod sdk;
+pub mod stream;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +158,7 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/experiments/{name}/results", Admin, "experiments", "Per-variant results", evaluate::results),
     // SDK sync and ingestion.
     route!(GET "/sdk/v1/ruleset", Sdk, "sdk", "The environment's ruleset (ETag = version; If-None-Match → 304; gzip)", sdk::ruleset),
+    route!(GET "/sdk/v1/stream", Sdk, "sdk", "Server-Sent Events: `ruleset` events with the new version (id) on every change", stream::stream),
     route!(POST "/sdk/v1/exposures", Sdk, "sdk", "A batch of exposures; answered once durable; idempotent by batch_id", sdk::exposures),
     route!(POST "/sdk/v1/events", Sdk, "sdk", "A batch of metric events; answered once durable; idempotent by batch_id", sdk::events),
     // Administration.
