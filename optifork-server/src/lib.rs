@@ -23,6 +23,9 @@ use warp::filters::path::FullPath;
 pub mod api;
 pub mod auth;
 pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod replication;
 pub mod settings;
 pub mod state;
 pub mod web;
@@ -42,7 +45,13 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.exposure_batch,
         settings.exposure_flush(),
     );
-    let state = Arc::new(AppState::new(settings.clone(), storage, ingest));
+    let redis = settings
+        .redis_url
+        .as_deref()
+        .map(|url| replication::Redis::new(url, &settings.redis_prefix))
+        .transpose()?;
+    raise_file_limit();
+    let state = Arc::new(AppState::new(settings.clone(), storage, ingest, redis));
     bootstrap_keys(&state)
         .await
         .map_err(|e| format!("preparing API keys: {e}"))?;
@@ -69,6 +78,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     );
 
     let poller = tokio::spawn(poll_database(Arc::clone(&state)));
+    let follower = tokio::spawn(replication::follow(Arc::clone(&state)));
     let stopping = Arc::clone(&state);
     warp::serve(routes(Arc::clone(&state)))
         .incoming(listener)
@@ -81,6 +91,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         .await;
     tracing::info!("shutting down: writing queued exposures");
     poller.abort();
+    follower.abort();
     state.ingest.shut_down();
     if let Err(e) = writer.await {
         tracing::error!("the exposure writer failed: {e}");
@@ -128,7 +139,8 @@ async fn bootstrap_keys(state: &AppState) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Catches up with changes other replicas made: ruleset versions and API keys.
+/// Catches up with changes other replicas made (ruleset versions, API keys), every
+/// `--db-poll-ms`: the safety net under Redis pub/sub, and the only mechanism without Redis.
 async fn poll_database(state: Arc<AppState>) {
     let every = Duration::from_millis(state.settings.db_poll_ms.max(100));
     loop {
@@ -136,19 +148,15 @@ async fn poll_database(state: Arc<AppState>) {
         if let Err(e) = state.keys.reload(&*state.storage).await {
             tracing::warn!("refreshing API keys: {e}");
         }
-        match state.storage.list_environments().await {
-            Ok(envs) => {
-                for env in envs {
-                    let live = state.snapshot(&env.name).map(|s| s.version).ok();
-                    if live != Some(env.version)
-                        && let Err(e) = state.reload(&env.name).await
-                    {
-                        tracing::warn!(environment = %env.name, "reloading: {e}");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!("checking ruleset versions: {e}"),
-        }
+        state.catch_up().await;
+    }
+}
+
+/// Raises the open-file limit to its hard maximum: every SSE client holds a connection.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open-file limit: {n}"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
     }
 }
 

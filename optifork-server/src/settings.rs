@@ -22,6 +22,42 @@ pub struct Settings {
     #[arg(long, env = "OPTIFORK_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and channel this deployment uses.
+    #[arg(long, env = "OPTIFORK_REDIS_PREFIX", default_value = "optifork")]
+    pub redis_prefix: String,
+
+    /// API requests allowed per client IP per window (0: unlimited). SDK sync with a valid
+    /// SDK key is not counted.
+    #[arg(long, env = "OPTIFORK_RATE_LIMIT_API", default_value_t = 1000)]
+    pub rate_limit_api: u32,
+
+    /// Flag evaluations allowed per user per window (0: unlimited).
+    #[arg(
+        long,
+        env = "OPTIFORK_RATE_LIMIT_EVALUATIONS",
+        default_value_t = 10_000
+    )]
+    pub rate_limit_evaluations: u32,
+
+    /// Config fetches allowed per client (API key, or IP without one) per window (0:
+    /// unlimited).
+    #[arg(long, env = "OPTIFORK_RATE_LIMIT_CONFIGS", default_value_t = 100)]
+    pub rate_limit_configs: u32,
+
+    /// The rate-limit window in seconds (the seed's limits are per hour).
+    #[arg(long, env = "OPTIFORK_RATE_LIMIT_WINDOW_SECS", default_value_t = 3600)]
+    pub rate_limit_window_secs: u64,
+
+    /// Take the client's IP from `X-Forwarded-For` (set this behind a load balancer you
+    /// control, never when clients reach the server directly).
+    #[arg(long, env = "OPTIFORK_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// `Access-Control-Allow-Origin` for the OFREP and SDK routes, so that browser apps on
+    /// other origins can call them with an SDK key (empty: no CORS headers).
+    #[arg(long, env = "OPTIFORK_CORS_ORIGIN", default_value = "*")]
+    pub cors_origin: String,
+
     /// An admin API key to create at start, for automation. Any string of 16 characters
     /// or more.
     #[arg(long, env = "OPTIFORK_ADMIN_KEY", hide_env_values = true)]
@@ -62,6 +98,11 @@ pub struct Settings {
     /// streams).
     #[arg(long, env = "OPTIFORK_SSE_HEARTBEAT_SECS", default_value_t = 15)]
     pub sse_heartbeat_secs: u64,
+
+    /// Instead of serving: GET this URL (plain HTTP) and exit 0 on a 2xx answer, 1 otherwise.
+    /// For container health checks (the image has no curl).
+    #[arg(long, value_name = "URL")]
+    pub probe: Option<String>,
 
     /// Log filter (tracing's EnvFilter syntax). Connection-level errors of clients that hang
     /// up mid-request are not logged by default.

@@ -85,6 +85,12 @@ pub struct AppState {
     /// Open SSE streams (a gauge for /metrics).
     pub open_streams: std::sync::atomic::AtomicI64,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Redis, when configured.
+    pub redis: Option<crate::replication::Redis>,
+    /// Rate limits.
+    pub limiter: crate::ratelimit::RateLimiter,
+    /// Request counters and latency histograms.
+    pub metrics: crate::metrics::Metrics,
     /// Serializes this process's entity writes (read-merge-write of an update included).
     /// Writers on other replicas are kept consistent by the storage transaction and If-Match.
     pub write_lock: tokio::sync::Mutex<()>,
@@ -92,8 +98,16 @@ pub struct AppState {
 
 impl AppState {
     /// State over opened storage; call [`AppState::load_all`] before serving.
-    pub fn new(settings: Settings, storage: Arc<dyn Storage>, ingest: Ingest) -> AppState {
+    pub fn new(
+        settings: Settings,
+        storage: Arc<dyn Storage>,
+        ingest: Ingest,
+        redis: Option<crate::replication::Redis>,
+    ) -> AppState {
         AppState {
+            limiter: crate::ratelimit::RateLimiter::new(&settings),
+            metrics: crate::metrics::Metrics::new(),
+            redis,
             settings,
             storage,
             keys: KeyStore::new(),
@@ -117,21 +131,26 @@ impl AppState {
     /// Re-reads one environment's ruleset and swaps it in, unless the live one is as new.
     pub async fn reload(&self, environment: &str) -> Result<(), StoreError> {
         let stored = self.storage.load_ruleset(environment).await?;
-        let snapshot = match Snapshot::build(&stored.ruleset) {
+        self.install(stored.ruleset);
+        Ok(())
+    }
+
+    /// Compiles a ruleset and makes it live, unless its environment's live ruleset is as new.
+    /// Returns false when it does not compile (the previous one keeps serving).
+    pub fn install(&self, ruleset: Ruleset) -> bool {
+        let environment = ruleset.environment.clone();
+        let snapshot = match Snapshot::build(&ruleset) {
             Ok(s) => s,
             Err(e) => {
-                // Writes are validated, so this means the database was edited by hand. Keep
-                // serving the last good ruleset.
-                tracing::error!(
-                    environment,
-                    "stored ruleset does not compile; keeping the previous one: {e}"
-                );
-                return Ok(());
+                // Writes are validated, so this means the database (or cache) was edited by
+                // hand. Keep serving the last good ruleset.
+                tracing::error!(%environment, "ruleset does not compile; keeping the previous one: {e}");
+                return false;
             }
         };
         let version = snapshot.version;
         let snapshot = Arc::new(snapshot);
-        let slot = self.envs.load().get(environment).cloned();
+        let slot = self.envs.load().get(&environment).cloned();
         let newer = match slot {
             Some(slot) => {
                 let previous = slot.rcu(|current| {
@@ -146,7 +165,7 @@ impl AppState {
             None => {
                 self.envs.rcu(|map| {
                     let mut map = HashMap::clone(map);
-                    map.entry(environment.to_owned())
+                    map.entry(environment.clone())
                         .or_insert_with(|| Arc::new(ArcSwap::new(Arc::clone(&snapshot))));
                     map
                 });
@@ -154,7 +173,48 @@ impl AppState {
             }
         };
         if newer {
-            self.announce(environment, version);
+            self.announce(&environment, version);
+        }
+        true
+    }
+
+    /// Reloads every environment whose stored version differs from the live one (and
+    /// environments created elsewhere).
+    pub async fn catch_up(&self) {
+        match self.storage.list_environments().await {
+            Ok(envs) => {
+                for env in envs {
+                    let live = self.snapshot(&env.name).map(|s| s.version).ok();
+                    if live != Some(env.version)
+                        && let Err(e) = self.reload(&env.name).await
+                    {
+                        tracing::warn!(environment = %env.name, "reloading: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("checking ruleset versions: {e}"),
+        }
+    }
+
+    /// After this replica wrote to an environment: swap in the new ruleset and tell the other
+    /// replicas.
+    pub async fn after_write(&self, environment: &str) {
+        if let Err(e) = self.reload(environment).await {
+            // The write is committed; the snapshot catches up on the next check.
+            tracing::error!(environment, "reloading after a write failed: {e}");
+        }
+        if let (Some(redis), Ok(snap)) = (&self.redis, self.snapshot(environment)) {
+            redis
+                .announce_ruleset(environment, snap.version, &snap.json)
+                .await;
+        }
+    }
+
+    /// After this replica changed API keys: reload them and tell the other replicas.
+    pub async fn after_key_change(&self) -> Result<(), StoreError> {
+        self.keys.reload(&*self.storage).await?;
+        if let Some(redis) = &self.redis {
+            redis.announce_keys().await;
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ pub async fn create_environment(call: Call) -> Reply {
         .storage
         .create_environment(&body.name, &call.principal.key_id)
         .await?;
-    call.state.reload(&env.name).await?;
+    call.state.after_write(&env.name).await;
     Ok(json_response(StatusCode::CREATED, &env))
 }
 
@@ -79,7 +79,7 @@ pub async fn create_key(call: Call) -> Reply {
         .storage
         .create_api_key(&record, &call.principal.key_id)
         .await?;
-    call.state.keys.reload(&*call.state.storage).await?;
+    call.state.after_key_change().await?;
     let mut out = serde_json::to_value(&stored).map_err(ApiError::internal)?;
     out["key"] = json!(key);
     out["warning"] = json!("store this key now: it is not shown again");
@@ -98,7 +98,7 @@ pub async fn revoke_key(call: Call) -> Reply {
         .storage
         .revoke_api_key(&id, &call.principal.key_id)
         .await?;
-    call.state.keys.reload(&*call.state.storage).await?;
+    call.state.after_key_change().await?;
     Ok(ok(&key))
 }
 

@@ -221,10 +221,7 @@ pub async fn write(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Err(e) = call.state.reload(environment).await {
-        // The write is committed; the snapshot catches up on the next reload.
-        tracing::error!(environment, "reloading after a write failed: {e}");
-    }
+    call.state.after_write(environment).await;
     Ok(outcome)
 }
 
@@ -461,8 +458,20 @@ fn resolves_configs(call: &Call) -> bool {
     call.principal.scope == optifork_storage::KeyScope::Sdk || has_user_context(call)
 }
 
+/// Config fetches count per client: the API key, or the IP without one.
+async fn config_limit(call: &Call) -> Result<(), ApiError> {
+    let client = if call.state.settings.insecure_dev_mode {
+        call.client_ip()
+    } else {
+        call.principal.key_id.clone()
+    };
+    call.rate_limit(crate::ratelimit::Limit::Configs, &client)
+        .await
+}
+
 /// GET /configs
 pub async fn list_configs(call: Call) -> Reply {
+    config_limit(&call).await?;
     if !resolves_configs(&call) {
         return list(call, EntityKind::Config).await;
     }
@@ -486,6 +495,7 @@ pub async fn create_config(call: Call) -> Reply {
 }
 /// GET /configs/{id}
 pub async fn get_config(call: Call) -> Reply {
+    config_limit(&call).await?;
     if !resolves_configs(&call) {
         return get(call, EntityKind::Config).await;
     }

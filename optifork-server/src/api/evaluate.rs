@@ -30,6 +30,9 @@ pub async fn flag(call: Call) -> Reply {
     let name = call.param(0);
     let attrs = context::attributes(&call.req)?;
     let ctx = optifork_core::Context::from_json(&Json::Object(attrs.clone()));
+    let user = ctx.key().map_or_else(|| call.client_ip(), str::to_owned);
+    call.rate_limit(crate::ratelimit::Limit::Evaluations, &user)
+        .await?;
     let snap = call.state.snapshot(&env)?;
     let e = snap.engine.evaluate(name, &ctx);
     if e.error == Some(optifork_core::ErrorCode::FlagNotFound) {

@@ -20,6 +20,7 @@ pub async fn readyz(call: Call) -> Reply {
         Ok(()) => Ok(ok(&json!({
             "status": "ready",
             "storage": call.state.storage.backend(),
+            "redis": call.state.redis.as_ref().map(|r| if r.is_subscribed() { "subscribed" } else { "disconnected" }),
             "environments": call.state.versions().into_iter()
                 .map(|(name, version)| json!({"name": name, "version": version}))
                 .collect::<Vec<_>>(),
@@ -29,6 +30,15 @@ pub async fn readyz(call: Call) -> Reply {
             &json!({"status": "unavailable", "error": e.to_string()}),
         )),
     }
+}
+
+/// GET /metrics (Prometheus text format).
+pub async fn metrics(call: Call) -> Reply {
+    Ok(bytes_response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        bytes::Bytes::from(crate::metrics::render(&call.state)),
+    ))
 }
 
 /// GET /openapi.json
@@ -65,6 +75,7 @@ fn body_schema(path: &str, tag: &str) -> Option<Json> {
         ("admin", "/environments") => {
             json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}})
         }
+        ("ofrep", _) => json!({"type": "object", "properties": {"context": schema_ref("Context")}}),
         ("admin", "/keys") => {
             json!({"type": "object", "required": ["name", "scope"], "properties": {
             "name": {"type": "string"}, "scope": {"enum": ["admin", "sdk"]}, "environment": {"type": "string"}}})

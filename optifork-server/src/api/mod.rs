@@ -22,6 +22,7 @@ pub mod context;
 pub mod entities;
 pub mod evaluate;
 pub mod meta;
+pub mod ofrep;
 pub mod sdk;
 pub mod stream;
 
@@ -52,6 +53,23 @@ impl Call {
     /// The `n`th path parameter.
     pub fn param(&self, n: usize) -> &str {
         self.params.get(n).map_or("", String::as_str)
+    }
+
+    /// The client's IP address (from `X-Forwarded-For` when the server is told to trust it).
+    pub fn client_ip(&self) -> String {
+        client_ip(&self.state, &self.req)
+    }
+
+    /// Counts this call against a rate limit for `client`; 429 when over it.
+    pub async fn rate_limit(
+        &self,
+        limit: crate::ratelimit::Limit,
+        client: &str,
+    ) -> Result<(), ApiError> {
+        self.state
+            .limiter
+            .check(self.state.redis.as_ref(), limit, client)
+            .await
     }
 
     /// The environment the call acts on: an SDK key's own (a different `?environment=` is
@@ -169,8 +187,13 @@ pub static ROUTES: &[Route] = &[
     route!(DELETE "/keys/{id}", Admin, "admin", "Revoke an API key", admin::revoke_key),
     route!(GET "/audit", Admin, "admin", "The audit log, newest first (?entity_type=&entity_name=&environment=&limit=&before_id=)", admin::audit),
     // Operations.
+    // OpenFeature Remote Evaluation Protocol.
+    route!(POST "/ofrep/v1/evaluate/flags/{key}", Sdk, "ofrep", "OFREP: evaluate one flag for {\"context\": {...}}", ofrep::evaluate_flag),
+    route!(POST "/ofrep/v1/evaluate/flags", Sdk, "ofrep", "OFREP: evaluate every flag (ETag; If-None-Match → 304)", ofrep::evaluate_all),
+    route!(GET "/ofrep/v1/configuration", Sdk, "ofrep", "OFREP: provider configuration", ofrep::configuration),
     route!(GET "/healthz", Public, "meta", "Liveness: the process answers", meta::healthz),
     route!(GET "/readyz", Public, "meta", "Readiness: the database answers", meta::readyz),
+    route!(GET "/metrics", Public, "meta", "Prometheus metrics", meta::metrics),
     route!(GET "/openapi.json", Public, "meta", "This API's OpenAPI 3.1 description", meta::openapi),
     route!(GET "/docs", Public, "meta", "Human-readable API documentation", meta::docs),
 ];
@@ -192,56 +215,139 @@ fn match_path(pattern: &str, segments: &[String]) -> Option<Vec<String>> {
     Some(params)
 }
 
-/// Routes a request to its handler.
+/// The client's IP: the peer, or the first `X-Forwarded-For` hop when trusted.
+pub fn client_ip(state: &AppState, req: &Request) -> String {
+    if state.settings.trust_forwarded_for
+        && let Some(first) = req
+            .header("x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return first.to_owned();
+    }
+    req.remote
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// Routes a request to its handler, recording its metrics.
 pub async fn dispatch(state: Arc<AppState>, req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let cors = state.settings.cors_origin.clone();
+    let browser_facing = matches!(
+        req.segments.first().map(String::as_str),
+        Some("ofrep" | "sdk")
+    );
+    let (index, mut resp) = route_and_run(Arc::clone(&state), req).await;
+    if browser_facing
+        && !cors.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cors)
+    {
+        resp.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("ETag, Retry-After"),
+        );
+    }
+    state
+        .metrics
+        .record(index, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+async fn route_and_run(state: Arc<AppState>, req: Request) -> (Option<usize>, Response) {
     // Literal routes win over parameter routes (`/segments/evaluate` over `/segments/{id}`).
-    let mut candidates: Vec<(&Route, Vec<String>)> = ROUTES
+    let mut candidates: Vec<(usize, Vec<String>)> = ROUTES
         .iter()
-        .filter_map(|r| match_path(r.path, &req.segments).map(|p| (r, p)))
+        .enumerate()
+        .filter_map(|(i, r)| match_path(r.path, &req.segments).map(|p| (i, p)))
         .collect();
     candidates.sort_by_key(|(_, params)| params.len());
     let Some(best) = candidates.first().map(|(_, p)| p.len()) else {
-        return ApiError::not_found(format!("no route /{}", req.segments.join("/")))
-            .into_response();
+        return (
+            None,
+            ApiError::not_found(format!("no route /{}", req.segments.join("/"))).into_response(),
+        );
     };
     candidates.retain(|(_, p)| p.len() == best);
+    let allow = || {
+        let methods: Vec<&str> = candidates
+            .iter()
+            .map(|(i, _)| ROUTES[*i].method.as_str())
+            .collect();
+        methods.join(", ")
+    };
+    if req.method == Method::OPTIONS {
+        // CORS preflight (and plain OPTIONS): say what is allowed.
+        let mut resp = Response::new(bytes::Bytes::new().into());
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let h = resp.headers_mut();
+        let methods = HeaderValue::from_str(&allow()).unwrap_or(HeaderValue::from_static("GET"));
+        h.insert(header::ALLOW, methods.clone());
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Authorization, X-API-Key, Content-Type, If-None-Match, If-Match, X-User-Context, Last-Event-ID",
+            ),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        return (None, resp);
+    }
     let head = req.method == Method::HEAD;
-    let found = candidates
-        .iter()
-        .position(|(r, _)| r.method == req.method || (head && r.method == Method::GET));
-    let Some(i) = found else {
-        let allow: Vec<&str> = candidates.iter().map(|(r, _)| r.method.as_str()).collect();
-        let allow = allow.join(", ");
-        return ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed here; use {allow}", req.method),
-        )
-        .with_header(
-            header::ALLOW,
-            HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
-        )
-        .into_response();
+    let found = candidates.iter().position(|(i, _)| {
+        ROUTES[*i].method == req.method || (head && ROUTES[*i].method == Method::GET)
+    });
+    let Some(pos) = found else {
+        let allow = allow();
+        return (
+            None,
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed here; use {allow}", req.method),
+            )
+            .with_header(
+                header::ALLOW,
+                HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
+            )
+            .into_response(),
+        );
     };
-    let (route, params) = candidates.swap_remove(i);
-    let principal = match authorize(&state, &req, route.access) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let call = Call {
-        state,
-        req,
-        params,
-        principal,
-    };
-    let mut resp = match (route.handler)(call).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
-    };
+    let (index, params) = candidates.swap_remove(pos);
+    let route = &ROUTES[index];
+    let result = async {
+        let principal = authorize(&state, &req, route.access)?;
+        // The API limit: every request but operations routes and SDK sync with an SDK key.
+        let sdk_sync = route.path.starts_with("/sdk/") && principal.scope == KeyScope::Sdk;
+        if route.access != Access::Public && !sdk_sync {
+            state
+                .limiter
+                .check(
+                    state.redis.as_ref(),
+                    crate::ratelimit::Limit::Api,
+                    &client_ip(&state, &req),
+                )
+                .await?;
+        }
+        let call = Call {
+            state: Arc::clone(&state),
+            req,
+            params,
+            principal,
+        };
+        (route.handler)(call).await
+    }
+    .await;
+    let mut resp = result.unwrap_or_else(ApiError::into_response);
     if head {
         *resp.body_mut() = bytes::Bytes::new().into();
     }
-    resp
+    (Some(index), resp)
 }
 
 fn authorize(state: &AppState, req: &Request, access: Access) -> Result<Principal, ApiError> {

@@ -103,6 +103,8 @@ pub async fn pg_database() -> Option<PgDatabase> {
 pub enum Data {
     Sqlite(tempfile::TempDir),
     Postgres(PgDatabase),
+    /// Another server's database (a replica); owned by that server.
+    Shared(String),
 }
 
 impl Data {
@@ -117,6 +119,7 @@ impl Data {
         match self {
             Data::Sqlite(dir) => dir.path().join("optifork.db").display().to_string(),
             Data::Postgres(db) => db.url.clone(),
+            Data::Shared(url) => url.clone(),
         }
     }
 }
@@ -201,6 +204,21 @@ impl Server {
         self.stdout = seen;
         self.url = url;
         self.child = Some(child);
+    }
+
+    /// Starts a second server process on this server's database (a replica).
+    pub fn replica(&self, args: &[&str]) -> Server {
+        let mut server = Server {
+            backend: self.backend,
+            child: None,
+            url: String::new(),
+            data: Data::Shared(self.data.url()),
+            http: self.http.clone(),
+            stdout: Vec::new(),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn(true);
+        server
     }
 
     /// Starts the server process again on the same data (without the seeded admin key when
@@ -363,5 +381,74 @@ impl SseReader {
                 _ => return None,
             }
         }
+    }
+}
+
+/// A private Redis server on a free port, for tests that stop and restart it.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = RedisServer {
+            port,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.start_again();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn start_again(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for replica tests");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
