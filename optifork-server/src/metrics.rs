@@ -153,7 +153,7 @@ pub fn render(state: &AppState) -> String {
         );
     }
     let stats = &state.ingest.stats;
-    let gauges: [(&str, &str, &str, u64); 6] = [
+    let gauges: [(&str, &str, &str, u64); 7] = [
         (
             "optifork_exposure_queue_depth",
             "gauge",
@@ -190,6 +190,12 @@ pub fn render(state: &AppState) -> String {
             "Resident memory of this process.",
             resident_bytes(),
         ),
+        (
+            "optifork_process_open_fds",
+            "gauge",
+            "Open file descriptors of this process.",
+            open_fds(),
+        ),
     ];
     for (name, kind, help, value) in gauges {
         let _ = writeln!(
@@ -206,4 +212,9 @@ pub fn resident_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// Open file descriptors from /proc (0 where unavailable).
+pub fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
 }
