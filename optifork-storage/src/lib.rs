@@ -271,6 +271,61 @@ pub struct VariantCount {
     pub users: i64,
 }
 
+/// Everything an experiment's results are computed from, aggregated in SQL.
+///
+/// A user's *first exposure* is their earliest exposure to the experiment. Users exposed to
+/// more than one variant are counted in `multi_variant_users` and left out of everything else.
+/// Metric events count only at or after the user's first exposure; earlier ones are counted
+/// in [`MetricAggregate::events_before_exposure`] and otherwise ignored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ExperimentAggregates {
+    /// Users and exposure rows per variant (single-variant users only).
+    pub variants: Vec<VariantExposure>,
+    /// Users exposed to more than one variant (excluded).
+    pub multi_variant_users: i64,
+    /// Per (variant, event): per-user sufficient statistics of the events after exposure.
+    pub metrics: Vec<MetricAggregate>,
+}
+
+/// Exposure counts of one variant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VariantExposure {
+    /// The variant.
+    pub variant: String,
+    /// Distinct users whose only variant this is.
+    pub users: i64,
+    /// Their exposure rows.
+    pub exposures: i64,
+}
+
+/// Per-user sufficient statistics of one event for the users of one variant. Users of the
+/// variant without such events count as zeros (their number is the variant's `users`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MetricAggregate {
+    /// The variant.
+    pub variant: String,
+    /// The event's name.
+    pub event: String,
+    /// Users with at least one event after exposure (conversions).
+    pub converted_users: i64,
+    /// Σ over users of the sum of their event values.
+    pub value_sum: f64,
+    /// Σ over users of the square of the sum of their event values.
+    pub value_sum_sq: f64,
+    /// Σ over users of their event count.
+    pub count_sum: f64,
+    /// Σ over users of the square of their event count.
+    pub count_sum_sq: f64,
+    /// Users with at least one valued event after exposure.
+    pub valued_users: i64,
+    /// Σ over those users of the mean of their event values.
+    pub mean_sum: f64,
+    /// Σ over those users of the square of the mean of their event values.
+    pub mean_sum_sq: f64,
+    /// Events of exposed users that happened before their first exposure (ignored).
+    pub events_before_exposure: i64,
+}
+
 /// The result of an idempotent batch insert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchOutcome {
@@ -451,6 +506,14 @@ pub trait Storage: Send + Sync + 'static {
         environment: &str,
         experiment: &str,
     ) -> Result<Vec<VariantCount>, StoreError>;
+
+    /// The aggregates an experiment's results are computed from, for the given metric events.
+    async fn experiment_aggregates(
+        &self,
+        environment: &str,
+        experiment: &str,
+        events: &[String],
+    ) -> Result<ExperimentAggregates, StoreError>;
 
     /// Creates an API key, with an audit entry.
     async fn create_api_key(&self, key: &NewApiKey, actor: &str) -> Result<ApiKey, StoreError>;

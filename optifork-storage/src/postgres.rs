@@ -30,6 +30,7 @@ use crate::{
     Exposure, ExposureFilter, ExposureRecord, KeyScope, NewApiKey, NewAudit, Record, Storage,
     StoreError, StoredRuleset, VariantCount, WriteOutcome, WriteRequest, page_limit, to_json,
 };
+use crate::{ExperimentAggregates, MetricAggregate, VariantExposure};
 
 type Manager = PostgresConnectionManager<NoTls>;
 type Conn<'a> = PooledConnection<'a, Manager>;
@@ -911,6 +912,97 @@ impl Storage for PostgresStorage {
                 })
             })
             .collect()
+    }
+
+    async fn experiment_aggregates(
+        &self,
+        environment: &str,
+        experiment: &str,
+        events: &[String],
+    ) -> Result<ExperimentAggregates, StoreError> {
+        let mut conn = self.conn().await?;
+        // One snapshot for both queries.
+        let tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        let variant_rows = tx
+            .query(
+                "WITH first AS ( \
+                   SELECT user_id, MIN(variant) AS variant, COUNT(DISTINCT variant) AS nvar, \
+                          COUNT(*) AS exposures \
+                   FROM exposures WHERE environment = $1 AND experiment_name = $2 \
+                     AND variant IS NOT NULL GROUP BY user_id) \
+                 SELECT CASE WHEN nvar = 1 THEN variant END, COUNT(*), SUM(exposures)::int8 \
+                 FROM first GROUP BY 1 ORDER BY 1",
+                &[&environment, &experiment],
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut out = ExperimentAggregates::default();
+        for row in &variant_rows {
+            let variant: Option<String> = get(row, 0)?;
+            let users: i64 = get(row, 1)?;
+            match variant {
+                Some(variant) => out.variants.push(VariantExposure {
+                    variant,
+                    users,
+                    exposures: get(row, 2)?,
+                }),
+                None => out.multi_variant_users = users,
+            }
+        }
+        if !events.is_empty() {
+            let rows = tx
+                .query(
+                    "WITH first AS ( \
+                       SELECT user_id, MIN(timestamp) AS first_at, MIN(variant) AS variant \
+                       FROM exposures WHERE environment = $1 AND experiment_name = $2 \
+                         AND variant IS NOT NULL \
+                       GROUP BY user_id HAVING COUNT(DISTINCT variant) = 1), \
+                     per_user AS ( \
+                       SELECT f.variant, e.event_name, e.user_id, \
+                         COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \
+                         SUM(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS total, \
+                         COUNT(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS valued, \
+                         COUNT(*) FILTER (WHERE e.timestamp < f.first_at) AS before \
+                       FROM events e JOIN first f ON f.user_id = e.user_id \
+                       WHERE e.environment = $1 AND e.event_name = ANY($3) \
+                       GROUP BY f.variant, e.event_name, e.user_id) \
+                     SELECT variant, event_name, \
+                       COUNT(*) FILTER (WHERE cnt > 0), \
+                       COALESCE(SUM(total), 0)::float8, COALESCE(SUM(total * total), 0)::float8, \
+                       COALESCE(SUM(cnt), 0)::float8, COALESCE(SUM(cnt * cnt), 0)::float8, \
+                       COUNT(*) FILTER (WHERE valued > 0), \
+                       COALESCE(SUM(total / valued) FILTER (WHERE valued > 0), 0)::float8, \
+                       COALESCE(SUM((total / valued) * (total / valued)) FILTER (WHERE valued > 0), 0)::float8, \
+                       COALESCE(SUM(before), 0)::int8 \
+                     FROM per_user GROUP BY variant, event_name ORDER BY variant, event_name",
+                    &[&environment, &experiment, &events],
+                )
+                .await
+                .map_err(pg_err)?;
+            for row in &rows {
+                out.metrics.push(MetricAggregate {
+                    variant: get(row, 0)?,
+                    event: get(row, 1)?,
+                    converted_users: get(row, 2)?,
+                    value_sum: get(row, 3)?,
+                    value_sum_sq: get(row, 4)?,
+                    count_sum: get(row, 5)?,
+                    count_sum_sq: get(row, 6)?,
+                    valued_users: get(row, 7)?,
+                    mean_sum: get(row, 8)?,
+                    mean_sum_sq: get(row, 9)?,
+                    events_before_exposure: get(row, 10)?,
+                });
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
     }
 
     async fn create_api_key(&self, key: &NewApiKey, actor: &str) -> Result<ApiKey, StoreError> {

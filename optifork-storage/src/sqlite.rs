@@ -33,6 +33,7 @@ use crate::{
     StoreError, StoredRuleset, Timestamp, VariantCount, WriteOutcome, WriteRequest, page_limit,
     to_json,
 };
+use crate::{ExperimentAggregates, MetricAggregate, VariantExposure};
 
 /// How long a connection waits for another one's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -1108,6 +1109,103 @@ impl Storage for SqliteStorage {
             })
             .and_then(|rows| rows.collect())
             .map_err(sq_err)
+        })
+        .await
+    }
+
+    async fn experiment_aggregates(
+        &self,
+        environment: &str,
+        experiment: &str,
+        events: &[String],
+    ) -> Result<ExperimentAggregates, StoreError> {
+        let environment = environment.to_owned();
+        let experiment = experiment.to_owned();
+        let events = events.to_vec();
+        self.with_reader(move |conn| {
+            // One snapshot for both queries.
+            let tx = conn.unchecked_transaction().map_err(sq_err)?;
+            let mut out = ExperimentAggregates::default();
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "WITH first AS ( \
+                           SELECT user_id, MIN(variant) AS variant, COUNT(DISTINCT variant) AS nvar, \
+                                  COUNT(*) AS exposures \
+                           FROM exposures WHERE environment = ?1 AND experiment_name = ?2 \
+                             AND variant IS NOT NULL GROUP BY user_id) \
+                         SELECT CASE WHEN nvar = 1 THEN variant END AS v, COUNT(*), SUM(exposures) \
+                         FROM first GROUP BY v ORDER BY v",
+                    )
+                    .map_err(sq_err)?;
+                let rows = stmt
+                    .query_map((&environment, &experiment), |row| {
+                        Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sq_err)?;
+                for (variant, users, exposures) in rows {
+                    match variant {
+                        Some(variant) => out.variants.push(VariantExposure { variant, users, exposures }),
+                        None => out.multi_variant_users = users,
+                    }
+                }
+            }
+            if !events.is_empty() {
+                let placeholders: Vec<String> = (0..events.len()).map(|i| format!("?{}", i + 3)).collect();
+                let sql = format!(
+                    "WITH first AS ( \
+                       SELECT user_id, MIN(timestamp) AS first_at, MIN(variant) AS variant \
+                       FROM exposures WHERE environment = ?1 AND experiment_name = ?2 \
+                         AND variant IS NOT NULL \
+                       GROUP BY user_id HAVING COUNT(DISTINCT variant) = 1), \
+                     per_user AS ( \
+                       SELECT f.variant, e.event_name, e.user_id, \
+                         COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \
+                         SUM(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS total, \
+                         COUNT(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS valued, \
+                         COUNT(*) FILTER (WHERE e.timestamp < f.first_at) AS before \
+                       FROM events e JOIN first f ON f.user_id = e.user_id \
+                       WHERE e.environment = ?1 AND e.event_name IN ({}) \
+                       GROUP BY f.variant, e.event_name, e.user_id) \
+                     SELECT variant, event_name, \
+                       COUNT(*) FILTER (WHERE cnt > 0), \
+                       CAST(COALESCE(SUM(total), 0) AS REAL), CAST(COALESCE(SUM(total * total), 0) AS REAL), \
+                       CAST(COALESCE(SUM(cnt), 0) AS REAL), CAST(COALESCE(SUM(cnt * cnt), 0) AS REAL), \
+                       COUNT(*) FILTER (WHERE valued > 0), \
+                       CAST(COALESCE(SUM(total / valued) FILTER (WHERE valued > 0), 0) AS REAL), \
+                       CAST(COALESCE(SUM((total / valued) * (total / valued)) FILTER (WHERE valued > 0), 0) AS REAL), \
+                       COALESCE(SUM(before), 0) \
+                     FROM per_user GROUP BY variant, event_name ORDER BY variant, event_name",
+                    placeholders.join(", ")
+                );
+                let mut params: Vec<&dyn rusqlite::ToSql> = vec![&environment, &experiment];
+                for e in &events {
+                    params.push(e);
+                }
+                let mut stmt = tx.prepare(&sql).map_err(sq_err)?;
+                let rows = stmt
+                    .query_map(params.as_slice(), |row| {
+                        Ok(MetricAggregate {
+                            variant: row.get(0)?,
+                            event: row.get(1)?,
+                            converted_users: row.get(2)?,
+                            value_sum: row.get(3)?,
+                            value_sum_sq: row.get(4)?,
+                            count_sum: row.get(5)?,
+                            count_sum_sq: row.get(6)?,
+                            valued_users: row.get(7)?,
+                            mean_sum: row.get(8)?,
+                            mean_sum_sq: row.get(9)?,
+                            events_before_exposure: row.get(10)?,
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sq_err)?;
+                out.metrics = rows;
+            }
+            tx.commit().map_err(sq_err)?;
+            Ok(out)
         })
         .await
     }

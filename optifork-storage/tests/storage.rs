@@ -12,8 +12,8 @@ use harness::Ctx;
 use optifork_core::{CompileError, Engine, ErrorKind, JsonPath, Ruleset};
 use optifork_storage::{
     AuditFilter, BatchOutcome, Change, EntityKind, EntityRef, Event, Exposure, ExposureFilter,
-    KeyScope, NewApiKey, Record, Storage, StoreError, Validator, VariantCount, WriteOutcome,
-    WriteRequest,
+    KeyScope, MetricAggregate, NewApiKey, Record, Storage, StoreError, Validator, VariantCount,
+    VariantExposure, WriteOutcome, WriteRequest,
 };
 use serde_json::{Value as Json, json};
 
@@ -39,6 +39,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    experiment_aggregates_use_first_exposures_and_ignore_earlier_events,
     migrations_apply_once_and_are_idempotent_on_reopen,
     concurrent_opens_migrate_once,
     production_exists_from_the_start,
@@ -1669,4 +1670,129 @@ async fn sqlite_in_memory_databases_work_and_are_private() {
         .await
         .unwrap();
     assert!(direct.list(EntityKind::Flag, ENV).await.unwrap().is_empty());
+}
+
+fn event(user: &str, name: &str, value: Option<f64>, t: i64) -> Event {
+    Event {
+        environment: ENV.into(),
+        event_name: name.into(),
+        user_id: user.into(),
+        value,
+        properties: None,
+        timestamp: at(t),
+    }
+}
+
+async fn experiment_aggregates_use_first_exposures_and_ignore_earlier_events(ctx: Ctx) {
+    let s = ctx.open().await;
+    let e = Some("exp");
+    s.insert_exposures(
+        None,
+        &[
+            exposure(None, e, "u1", "control", 10),
+            exposure(None, e, "u1", "control", 20), // a repeat: one user, two rows
+            exposure(None, e, "u2", "control", 10),
+            exposure(None, e, "u3", "treatment", 10),
+            exposure(None, e, "u4", "treatment", 10),
+            exposure(None, e, "u5", "control", 10), // u5 sees both variants: excluded
+            exposure(None, e, "u5", "treatment", 15),
+            exposure(None, e, "u6", "treatment", 50),
+            exposure(None, Some("other"), "u7", "control", 10),
+            Exposure {
+                environment: "staging".into(),
+                ..exposure(None, e, "u8", "control", 10)
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    s.insert_events(
+        None,
+        &[
+            event("u1", "purchase", Some(100.0), 5), // before u1's first exposure: ignored
+            event("u1", "purchase", Some(10.0), 30),
+            event("u1", "purchase", Some(20.0), 40),
+            event("u3", "purchase", Some(7.0), 12),
+            event("u4", "purchase", None, 11), // converts, carries no value
+            event("u5", "purchase", Some(1000.0), 20), // excluded user
+            event("u6", "purchase", Some(5.0), 40), // before u6's exposure at 50
+            event("u2", "signup", None, 11),
+            event("u2", "unrelated", Some(1.0), 11),
+            event("u7", "purchase", Some(3.0), 11), // not in this experiment
+        ],
+    )
+    .await
+    .unwrap();
+    let agg = s
+        .experiment_aggregates(ENV, "exp", &["purchase".into(), "signup".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        agg.variants,
+        [
+            VariantExposure {
+                variant: "control".into(),
+                users: 2,
+                exposures: 3
+            },
+            VariantExposure {
+                variant: "treatment".into(),
+                users: 3,
+                exposures: 3
+            },
+        ]
+    );
+    assert_eq!(agg.multi_variant_users, 1);
+    assert_eq!(
+        agg.metrics,
+        [
+            MetricAggregate {
+                variant: "control".into(),
+                event: "purchase".into(),
+                converted_users: 1,
+                value_sum: 30.0,
+                value_sum_sq: 900.0,
+                count_sum: 2.0,
+                count_sum_sq: 4.0,
+                valued_users: 1,
+                mean_sum: 15.0,
+                mean_sum_sq: 225.0,
+                events_before_exposure: 1,
+            },
+            MetricAggregate {
+                variant: "control".into(),
+                event: "signup".into(),
+                converted_users: 1,
+                value_sum: 0.0,
+                value_sum_sq: 0.0,
+                count_sum: 1.0,
+                count_sum_sq: 1.0,
+                valued_users: 0,
+                mean_sum: 0.0,
+                mean_sum_sq: 0.0,
+                events_before_exposure: 0,
+            },
+            MetricAggregate {
+                variant: "treatment".into(),
+                event: "purchase".into(),
+                converted_users: 2,
+                value_sum: 7.0,
+                value_sum_sq: 49.0,
+                count_sum: 2.0,
+                count_sum_sq: 2.0,
+                valued_users: 1,
+                mean_sum: 7.0,
+                mean_sum_sq: 49.0,
+                events_before_exposure: 1,
+            },
+        ]
+    );
+    let none = s
+        .experiment_aggregates(ENV, "nothing", &["purchase".into()])
+        .await
+        .unwrap();
+    assert!(none.variants.is_empty() && none.metrics.is_empty());
+    let no_metrics = s.experiment_aggregates(ENV, "exp", &[]).await.unwrap();
+    assert!(no_metrics.metrics.is_empty());
+    assert_eq!(no_metrics.variants.len(), 2);
 }

@@ -61,6 +61,7 @@ fn known_fields(kind: EntityKind) -> &'static [&'static str] {
             "layer",
             "salt",
             "bucket_by",
+            "metrics",
         ],
     }
 }
@@ -272,6 +273,11 @@ async fn create(call: Call, kind: EntityKind) -> Reply {
     if kind == EntityKind::Config {
         check_config_environment(&mut body, &env)?;
     }
+    if kind == EntityKind::Experiment
+        && let Some(m) = body.get("metrics")
+    {
+        super::results::check_metrics(m)?;
+    }
     let _guard = call.state.write_lock.lock().await;
     let outcome = write(
         &call,
@@ -320,6 +326,11 @@ async fn update(call: Call, kind: EntityKind) -> Reply {
     let target = entity_ref(kind, call.param(0));
     let patch = entity_body(&call, kind)?;
     let client_if_match = call.req.if_match()?;
+    if kind == EntityKind::Experiment
+        && let Some(m) = patch.get("metrics")
+    {
+        super::results::check_metrics(m)?;
+    }
     if let Some(Json::String(n)) = patch.get("name") {
         check_name(n.as_str())?;
     } else if patch.contains_key("name") {

@@ -23,6 +23,7 @@ pub mod entities;
 pub mod evaluate;
 pub mod meta;
 pub mod ofrep;
+pub mod results;
 pub mod sdk;
 pub mod stream;
 
@@ -173,7 +174,7 @@ pub static ROUTES: &[Route] = &[
     route!(PATCH "/experiments/{name}", Admin, "experiments", "Same as PUT", entities::update_experiment),
     route!(DELETE "/experiments/{name}", Admin, "experiments", "Delete an experiment", entities::delete_experiment),
     route!(GET "/experiments/{name}/assign", Sdk, "experiments", "Assign the user in the query to a variant", evaluate::assign),
-    route!(GET "/experiments/{name}/results", Admin, "experiments", "Per-variant results", evaluate::results),
+    route!(GET "/experiments/{name}/results", Admin, "experiments", "Results: users per variant, per-metric lift with CIs, p-values, Bayesian chance to beat control, SRM (?confidence=&correction=&sequential=)", results::results),
     // SDK sync and ingestion.
     route!(GET "/sdk/v1/ruleset", Sdk, "sdk", "The environment's ruleset (ETag = version; If-None-Match → 304; gzip)", sdk::ruleset),
     route!(GET "/sdk/v1/stream", Sdk, "sdk", "Server-Sent Events: `ruleset` events with the new version (id) on every change", stream::stream),
