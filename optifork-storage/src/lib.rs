@@ -326,6 +326,49 @@ pub struct MetricAggregate {
     pub events_before_exposure: i64,
 }
 
+/// One user's assignment to an experiment as a batch of exposures changes it: the table
+/// `experiment_users` keeps one row per (environment, experiment, user) with the first
+/// exposure time, the variant, whether the user saw more than one variant, and how many
+/// exposures they had, so that results never re-aggregate every exposure row.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AssignmentDelta {
+    pub(crate) environment: String,
+    pub(crate) experiment: String,
+    pub(crate) user_id: String,
+    pub(crate) variant: String,
+    pub(crate) first_at: Timestamp,
+    pub(crate) multiple: bool,
+    pub(crate) exposures: i64,
+}
+
+/// The assignment changes of a batch, one per user, sorted by key (so that concurrent
+/// batches lock rows in the same order).
+pub(crate) fn assignment_deltas(rows: &[Exposure]) -> Vec<AssignmentDelta> {
+    let mut map: std::collections::BTreeMap<(&str, &str, &str), AssignmentDelta> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let (Some(experiment), Some(variant)) = (&r.experiment_name, &r.variant) else {
+            continue;
+        };
+        map.entry((&r.environment, experiment, &r.user_id))
+            .and_modify(|d| {
+                d.multiple |= d.variant != *variant;
+                d.first_at = d.first_at.min(r.timestamp);
+                d.exposures += 1;
+            })
+            .or_insert_with(|| AssignmentDelta {
+                environment: r.environment.clone(),
+                experiment: experiment.clone(),
+                user_id: r.user_id.clone(),
+                variant: variant.clone(),
+                first_at: r.timestamp,
+                multiple: false,
+                exposures: 1,
+            });
+    }
+    map.into_values().collect()
+}
+
 /// The result of an idempotent batch insert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchOutcome {

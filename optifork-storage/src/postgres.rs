@@ -42,7 +42,28 @@ const POOL_SIZE: u32 = 16;
 const MIGRATION_LOCK: i64 = 0x6f70_7469_666f_726b;
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+
+/// Version 2: one row per (environment, experiment, user), maintained as exposures arrive, so
+/// that experiment results cost one row per user instead of one per exposure.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE experiment_users (
+    environment TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    first_at TIMESTAMPTZ NOT NULL,
+    multiple BOOLEAN NOT NULL DEFAULT FALSE,
+    exposures BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (environment, experiment, user_id)
+);
+INSERT INTO experiment_users (environment, experiment, user_id, variant, first_at, multiple, exposures)
+SELECT environment, experiment_name, user_id, MIN(variant), MIN("timestamp"),
+       MIN(variant) <> MAX(variant), COUNT(*)
+FROM exposures
+WHERE experiment_name IS NOT NULL AND variant IS NOT NULL
+GROUP BY environment, experiment_name, user_id;
+"#;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE environments (
@@ -470,6 +491,38 @@ fn api_key(row: &tokio_postgres::Row) -> Result<ApiKey, StoreError> {
 }
 
 /// Records a batch id inside the transaction; `false` if it was already there.
+/// Folds a batch's assignment changes into `experiment_users`.
+async fn upsert_assignments(
+    c: &impl GenericClient,
+    deltas: &[crate::AssignmentDelta],
+) -> Result<(), StoreError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let col =
+        |f: fn(&crate::AssignmentDelta) -> &str| -> Vec<&str> { deltas.iter().map(f).collect() };
+    let environments = col(|d| &d.environment);
+    let experiments = col(|d| &d.experiment);
+    let users = col(|d| &d.user_id);
+    let variants = col(|d| &d.variant);
+    let first: Vec<crate::Timestamp> = deltas.iter().map(|d| d.first_at).collect();
+    let multiple: Vec<bool> = deltas.iter().map(|d| d.multiple).collect();
+    let counts: Vec<i64> = deltas.iter().map(|d| d.exposures).collect();
+    c.execute(
+        "INSERT INTO experiment_users (environment, experiment, user_id, variant, first_at, multiple, exposures) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[], $7::int8[]) \
+         ON CONFLICT (environment, experiment, user_id) DO UPDATE SET \
+           multiple = experiment_users.multiple OR excluded.multiple \
+                      OR experiment_users.variant <> excluded.variant, \
+           first_at = LEAST(experiment_users.first_at, excluded.first_at), \
+           exposures = experiment_users.exposures + excluded.exposures",
+        &[&environments, &experiments, &users, &variants, &first, &multiple, &counts],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
 async fn claim_batch(
     c: &impl GenericClient,
     batch_id: Option<&str>,
@@ -776,6 +829,7 @@ impl Storage for PostgresStorage {
                     .map_err(pg_err)?;
             }
             writer.as_mut().finish().await.map_err(pg_err)?;
+            upsert_assignments(&tx, &crate::assignment_deltas(rows)).await?;
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(BatchOutcome::Inserted(rows.len()))
@@ -931,13 +985,9 @@ impl Storage for PostgresStorage {
             .map_err(pg_err)?;
         let variant_rows = tx
             .query(
-                "WITH first AS ( \
-                   SELECT user_id, MIN(variant) AS variant, COUNT(DISTINCT variant) AS nvar, \
-                          COUNT(*) AS exposures \
-                   FROM exposures WHERE environment = $1 AND experiment_name = $2 \
-                     AND variant IS NOT NULL GROUP BY user_id) \
-                 SELECT CASE WHEN nvar = 1 THEN variant END, COUNT(*), SUM(exposures)::int8 \
-                 FROM first GROUP BY 1 ORDER BY 1",
+                "SELECT CASE WHEN NOT multiple THEN variant END, COUNT(*), SUM(exposures)::int8 \
+                 FROM experiment_users WHERE environment = $1 AND experiment = $2 \
+                 GROUP BY 1 ORDER BY 1",
                 &[&environment, &experiment],
             )
             .await
@@ -959,10 +1009,8 @@ impl Storage for PostgresStorage {
             let rows = tx
                 .query(
                     "WITH first AS ( \
-                       SELECT user_id, MIN(timestamp) AS first_at, MIN(variant) AS variant \
-                       FROM exposures WHERE environment = $1 AND experiment_name = $2 \
-                         AND variant IS NOT NULL \
-                       GROUP BY user_id HAVING COUNT(DISTINCT variant) = 1), \
+                       SELECT user_id, first_at, variant FROM experiment_users \
+                       WHERE environment = $1 AND experiment = $2 AND NOT multiple), \
                      per_user AS ( \
                        SELECT f.variant, e.event_name, e.user_id, \
                          COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \

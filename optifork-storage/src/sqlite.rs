@@ -43,7 +43,28 @@ const MAX_IDLE_READERS: usize = 4;
 const CHUNK: usize = 64;
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+
+/// Version 2: one row per (environment, experiment, user), maintained as exposures arrive, so
+/// that experiment results cost one row per user instead of one per exposure.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE experiment_users (
+    environment TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    first_at INTEGER NOT NULL,
+    multiple INTEGER NOT NULL DEFAULT 0,
+    exposures INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (environment, experiment, user_id)
+) STRICT;
+INSERT INTO experiment_users (environment, experiment, user_id, variant, first_at, multiple, exposures)
+SELECT environment, experiment_name, user_id, MIN(variant), MIN("timestamp"),
+       MIN(variant) <> MAX(variant), COUNT(*)
+FROM exposures
+WHERE experiment_name IS NOT NULL AND variant IS NOT NULL
+GROUP BY environment, experiment_name, user_id;
+"#;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE environments (
@@ -760,6 +781,37 @@ fn event_values(row: &Event) -> Vec<Value> {
 }
 
 /// Writes a batch in one transaction, idempotently when it has an id.
+/// Folds a batch's assignment changes into `experiment_users`.
+fn upsert_assignments(
+    conn: &Connection,
+    deltas: &[crate::AssignmentDelta],
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO experiment_users (environment, experiment, user_id, variant, first_at, multiple, exposures) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (environment, experiment, user_id) DO UPDATE SET \
+               multiple = experiment_users.multiple OR excluded.multiple \
+                          OR experiment_users.variant <> excluded.variant, \
+               first_at = MIN(experiment_users.first_at, excluded.first_at), \
+               exposures = experiment_users.exposures + excluded.exposures",
+        )
+        .map_err(sq_err)?;
+    for d in deltas {
+        stmt.execute((
+            &d.environment,
+            &d.experiment,
+            &d.user_id,
+            &d.variant,
+            micros(d.first_at),
+            d.multiple,
+            d.exposures,
+        ))
+        .map_err(sq_err)?;
+    }
+    Ok(())
+}
+
 fn insert_batch<T>(
     conn: &mut Connection,
     batch_id: Option<&str>,
@@ -986,14 +1038,22 @@ impl Storage for SqliteStorage {
         let batch_id = batch_id.map(str::to_owned);
         let rows = rows.to_vec();
         self.with_writer(move |conn| {
-            insert_batch(
-                conn,
-                batch_id.as_deref(),
-                "exposures",
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sq_err)?;
+            if !claim_batch(&tx, batch_id.as_deref(), "exposures")? {
+                return Ok(BatchOutcome::Duplicate);
+            }
+            insert_rows(
+                &tx,
+                EXPOSURE_INSERT,
+                "(?, ?, ?, ?, ?, ?, ?, ?)",
                 &rows,
-                (EXPOSURE_INSERT, "(?, ?, ?, ?, ?, ?, ?, ?)"),
                 exposure_values,
-            )
+            )?;
+            upsert_assignments(&tx, &crate::assignment_deltas(&rows))?;
+            tx.commit().map_err(sq_err)?;
+            Ok(BatchOutcome::Inserted(rows.len()))
         })
         .await
     }
@@ -1129,13 +1189,9 @@ impl Storage for SqliteStorage {
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "WITH first AS ( \
-                           SELECT user_id, MIN(variant) AS variant, COUNT(DISTINCT variant) AS nvar, \
-                                  COUNT(*) AS exposures \
-                           FROM exposures WHERE environment = ?1 AND experiment_name = ?2 \
-                             AND variant IS NOT NULL GROUP BY user_id) \
-                         SELECT CASE WHEN nvar = 1 THEN variant END AS v, COUNT(*), SUM(exposures) \
-                         FROM first GROUP BY v ORDER BY v",
+                        "SELECT CASE WHEN NOT multiple THEN variant END AS v, COUNT(*), SUM(exposures) \
+                         FROM experiment_users WHERE environment = ?1 AND experiment = ?2 \
+                         GROUP BY v ORDER BY v",
                     )
                     .map_err(sq_err)?;
                 let rows = stmt
@@ -1155,10 +1211,8 @@ impl Storage for SqliteStorage {
                 let placeholders: Vec<String> = (0..events.len()).map(|i| format!("?{}", i + 3)).collect();
                 let sql = format!(
                     "WITH first AS ( \
-                       SELECT user_id, MIN(timestamp) AS first_at, MIN(variant) AS variant \
-                       FROM exposures WHERE environment = ?1 AND experiment_name = ?2 \
-                         AND variant IS NOT NULL \
-                       GROUP BY user_id HAVING COUNT(DISTINCT variant) = 1), \
+                       SELECT user_id, first_at, variant FROM experiment_users \
+                       WHERE environment = ?1 AND experiment = ?2 AND NOT multiple), \
                      per_user AS ( \
                        SELECT f.variant, e.event_name, e.user_id, \
                          COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \
