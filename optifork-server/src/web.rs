@@ -82,6 +82,39 @@ impl Request {
         })
     }
 
+    /// The `limit` query parameter of a paged list: 1 to 1000, default 100.
+    pub fn page_limit(&self) -> Result<u32, ApiError> {
+        match self.query_param("limit") {
+            None => Ok(100),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        "limit must be a whole number from 1 to 1000",
+                    )
+                    .with_field("limit")
+                }),
+        }
+    }
+
+    /// The `before_id` cursor of a paged list (the last id of the previous page).
+    pub fn before_id(&self) -> Result<Option<i64>, ApiError> {
+        self.query_param("before_id")
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        "before_id must be an id from the previous page",
+                    )
+                    .with_field("before_id")
+                })
+            })
+            .transpose()
+    }
+
     /// The `If-Match` header as an entity version: `"3"`, `3` or `W/"3"`; `*` means any.
     pub fn if_match(&self) -> Result<Option<i64>, ApiError> {
         match self.header("if-match").map(str::trim) {

@@ -105,28 +105,8 @@ pub async fn revoke_key(call: Call) -> Reply {
 /// GET /audit?entity_type=&entity_name=&environment=&limit=&before_id=
 pub async fn audit(call: Call) -> Reply {
     let q = |name: &str| call.req.query_param(name).map(str::to_owned);
-    let limit = match q("limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    "limit must be a whole number from 1 to 1000",
-                )
-                .with_field("limit")
-            })?,
-    };
-    let before_id = q("before_id")
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::bad_request("invalid_parameter", "before_id must be an audit entry id")
-                    .with_field("before_id")
-            })
-        })
-        .transpose()?;
+    let limit = call.req.page_limit()?;
+    let before_id = call.req.before_id()?;
     let filter = AuditFilter {
         entity_type: q("entity_type"),
         entity_name: q("entity_name"),

@@ -64,35 +64,6 @@ pub async fn flag(call: Call) -> Reply {
     })))
 }
 
-fn limit_param(call: &Call) -> Result<u32, ApiError> {
-    match call.req.query_param("limit") {
-        None => Ok(100),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_parameter",
-                    "limit must be a whole number from 1 to 1000",
-                )
-                .with_field("limit")
-            }),
-    }
-}
-
-fn before_id_param(call: &Call) -> Result<Option<i64>, ApiError> {
-    call.req
-        .query_param("before_id")
-        .map(|v| {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::bad_request("invalid_parameter", "before_id must be an exposure id")
-                    .with_field("before_id")
-            })
-        })
-        .transpose()
-}
-
 /// GET /flags/{name}/exposures → `{"flag", "exposures": [...], "next_before_id"}`.
 pub async fn flag_exposures(call: Call) -> Reply {
     let env = call.environment()?;
@@ -106,10 +77,10 @@ pub async fn flag_exposures(call: Call) -> Reply {
             &optifork_storage::EntityRef::Name(name.clone()),
         )
         .await?;
-    let limit = limit_param(&call)?;
+    let limit = call.req.page_limit()?;
     let filter = ExposureFilter {
         flag_name: Some(name.clone()),
-        before_id: before_id_param(&call)?,
+        before_id: call.req.before_id()?,
         limit,
         ..ExposureFilter::default()
     };
