@@ -59,11 +59,10 @@ fn probe(url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // One write: a request split over several segments can race a server that answers early.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 16];
     conn.read_exact(&mut head).map_err(|e| e.to_string())?;
     let status = String::from_utf8_lossy(&head);

@@ -144,8 +144,15 @@ async fn probe_succeeds_on_a_healthy_server_and_fails_otherwise() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         for status in ["200 OK", "503 Service Unavailable"] {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 1024];
-            let _ = sock.read(&mut buf).await;
+            // Read the whole request head before answering.
+            let mut head = Vec::new();
+            let mut buf = [0u8; 256];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = sock
                 .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())
                 .await;
