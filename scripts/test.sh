@@ -13,6 +13,6 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (workspace, doctests included)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 printf '\nAll tests passed.\n'
