@@ -2,9 +2,9 @@
 
 use std::io;
 
-use std::collections::HashMap;
 use optifork_core::Ruleset;
 use serde::Serialize;
+use std::collections::HashMap;
 use xxhash_rust::xxh64::Xxh64;
 
 use crate::status::Source;

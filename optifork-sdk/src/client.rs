@@ -191,12 +191,7 @@ impl Client {
     }
 
     /// A string flag's value with its variant and reason.
-    pub fn string_details(
-        &self,
-        flag: &str,
-        ctx: &Context,
-        default: &str,
-    ) -> FlagDetails<String> {
+    pub fn string_details(&self, flag: &str, ctx: &Context, default: &str) -> FlagDetails<String> {
         FlagDetails::from_details(
             self.evaluator().string_details(flag, ctx, default),
             str::to_owned,
@@ -323,7 +318,9 @@ impl Client {
         if status.state == State::Ready {
             Ok(status)
         } else if unauthorized {
-            Err(SdkError::Unauthorized(status.last_error.unwrap_or_default()))
+            Err(SdkError::Unauthorized(
+                status.last_error.unwrap_or_default(),
+            ))
         } else {
             Err(SdkError::NotReady {
                 waited,
@@ -351,8 +348,8 @@ impl Client {
 
     /// [`wait_until_ready`](Self::wait_until_ready) for async code (needs a tokio runtime).
     pub async fn wait_until_ready_async(&self, timeout: Duration) -> Result<Status, SdkError> {
-        let _ = tokio::time::timeout(timeout, self.shared.status.wait(Self::ready_or_refused))
-            .await;
+        let _ =
+            tokio::time::timeout(timeout, self.shared.status.wait(Self::ready_or_refused)).await;
         self.ready_result(timeout)
     }
 
@@ -470,7 +467,7 @@ impl Evaluator<'_> {
             _ => None,
         };
         self.shared
-                .delivery
+            .delivery
             .expose(&self.shared.counters, false, flag, ctx, variant, enabled);
     }
 
@@ -654,9 +651,14 @@ impl Evaluator<'_> {
     pub fn assign(&self, experiment: &str, ctx: &Context) -> Assignment<'_> {
         let a = self.engine.assign(experiment, ctx);
         if a.in_experiment {
-            self.shared
-                .delivery
-                .expose(&self.shared.counters, true, experiment, ctx, a.variant, None);
+            self.shared.delivery.expose(
+                &self.shared.counters,
+                true,
+                experiment,
+                ctx,
+                a.variant,
+                None,
+            );
         }
         a
     }

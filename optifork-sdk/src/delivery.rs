@@ -107,7 +107,8 @@ impl Delivery {
         with_context: bool,
         offline: bool,
     ) -> Delivery {
-        let per_shard = NonZeroUsize::new(dedup_capacity.div_ceil(SHARDS)).unwrap_or(NonZeroUsize::MIN);
+        let per_shard =
+            NonZeroUsize::new(dedup_capacity.div_ceil(SHARDS)).unwrap_or(NonZeroUsize::MIN);
         Delivery {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -348,8 +349,8 @@ impl Sender {
                 last_send = Instant::now();
             }
             let wait = self.flush_interval.saturating_sub(last_send.elapsed());
-            let _ = tokio::time::timeout(wait.max(Duration::from_millis(1)), d.wake.notified())
-                .await;
+            let _ =
+                tokio::time::timeout(wait.max(Duration::from_millis(1)), d.wake.notified()).await;
         }
         // Closing: send everything left, within the close timeout.
         let deadline = tokio::time::Instant::now() + self.close_timeout;
@@ -384,12 +385,18 @@ impl Sender {
             }
         }
         if !exposures.is_empty() {
-            self.send_split(&self.exposures_url, &exposures, counters, deadline, |id, xs| {
-                serde_json::to_vec(&ExposureBatch {
-                    batch_id: id,
-                    exposures: xs,
-                })
-            })
+            self.send_split(
+                &self.exposures_url,
+                &exposures,
+                counters,
+                deadline,
+                |id, xs| {
+                    serde_json::to_vec(&ExposureBatch {
+                        batch_id: id,
+                        exposures: xs,
+                    })
+                },
+            )
             .await;
         }
         if !events.is_empty() {
@@ -477,8 +484,9 @@ impl Sender {
                 Ok(r) if r.status() == reqwest::StatusCode::PAYLOAD_TOO_LARGE => {
                     return Sent::TooLarge;
                 }
-                Ok(r) if r.status().is_client_error()
-                    && !matches!(r.status().as_u16(), 408 | 429) =>
+                Ok(r)
+                    if r.status().is_client_error()
+                        && !matches!(r.status().as_u16(), 408 | 429) =>
                 {
                     let status = r.status();
                     let text = r.text().await.unwrap_or_default();

@@ -20,7 +20,8 @@
 //! * Reasons: `STATIC`, `DEFAULT`, `TARGETING_MATCH`, `SPLIT`, `DISABLED` as OpenFeature
 //!   defines them; a failed prerequisite is the custom reason `PREREQUISITE_FAILED`
 //!   ([`EvaluationReason::Other`]).
-//! * Errors (the OpenFeature client then serves the caller's default with reason `ERROR`):
+//! * Errors (the crate's client returns them as `Err`; the application falls back to its
+//!   default, e.g. `get_bool_value(..).await.unwrap_or(false)`):
 //!   `FLAG_NOT_FOUND`, `TYPE_MISMATCH` (also for an integer asked of a non-integral number,
 //!   and for a struct asked of a JSON value that is not an object), `TARGETING_KEY_MISSING`
 //!   (a percentage needs a targeting key the context lacks), `PROVIDER_NOT_READY` (no
@@ -29,7 +30,8 @@
 //!   whose targeting excludes the user and that has no off variant) must give the caller's
 //!   default, which version 0.3's provider interface does not pass to providers: such
 //!   evaluations fail with the general error code `NO_VARIANT`, and the message names the
-//!   real reason (`DISABLED`, `DEFAULT`, ...). Boolean flags always serve a value.
+//!   real reason (`DISABLED`, `DEFAULT`, ...). Boolean flags without variants always serve
+//!   a value.
 //! * Flag metadata: `ruleset_version`, and `rule_index` when a rule matched.
 //! * Context: the targeting key becomes the context's key; custom fields become attributes
 //!   (integers and floats as numbers, date-times as RFC 3339 strings, structs given as a
@@ -48,7 +50,9 @@
 use std::time::Duration;
 
 use compact_str::CompactString;
-use open_feature::provider::{FeatureProvider, ProviderMetadata, ProviderStatus, ResolutionDetails};
+use open_feature::provider::{
+    FeatureProvider, ProviderMetadata, ProviderStatus, ResolutionDetails,
+};
 use open_feature::{
     EvaluationContext, EvaluationContextFieldValue, EvaluationError, EvaluationErrorCode,
     EvaluationReason, EvaluationResult, FlagMetadata, StructValue,
@@ -301,7 +305,10 @@ impl FeatureProvider for OptiForkProvider {
         if d.variant.is_some() && !d.value.is_object() {
             return Err(error(
                 EvaluationErrorCode::TypeMismatch,
-                format!("flag {flag_key} serves {}, not an object", json_type(&d.value)),
+                format!(
+                    "flag {flag_key} serves {}, not an object",
+                    json_type(&d.value)
+                ),
             ));
         }
         let FlagDetails {

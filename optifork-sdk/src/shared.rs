@@ -51,9 +51,8 @@ pub(crate) enum Refused {
 
 impl Shared {
     pub(crate) fn new(options: Options) -> Shared {
-        let empty = Engine::compile(&Ruleset::default()).unwrap_or_else(|_| {
-            unreachable!("the empty ruleset compiles")
-        });
+        let empty = Engine::compile(&Ruleset::default())
+            .unwrap_or_else(|_| unreachable!("the empty ruleset compiles"));
         Shared {
             engine: ArcSwap::from_pointee(empty),
             status: Signal::new(StatusCell {

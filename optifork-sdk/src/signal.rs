@@ -41,7 +41,11 @@ impl<T> Signal<T> {
     }
 
     /// Blocks until `done` holds or `timeout` passes; returns whether it holds.
-    pub(crate) fn wait_blocking(&self, timeout: Duration, mut done: impl FnMut(&T) -> bool) -> bool {
+    pub(crate) fn wait_blocking(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&T) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         let mut guard = lock(&self.value);
         loop {

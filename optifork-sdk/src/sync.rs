@@ -210,7 +210,10 @@ impl Sync {
         if matches!(status.as_u16(), 401 | 403) {
             let body = resp.text().await.unwrap_or_default();
             tracing::error!(%status, %body, "optifork: the server refused the SDK key");
-            return fail(format!("the server refused the SDK key ({status}): {body}"), true);
+            return fail(
+                format!("the server refused the SDK key ({status}): {body}"),
+                true,
+            );
         }
         if !status.is_success() {
             return fail(format!("the server answered {status}"), false);
@@ -240,7 +243,10 @@ impl Sync {
             Err(Refused::Invalid(e)) => {
                 bump(&c.rulesets_refused);
                 tracing::error!(error = %e, "optifork: refused a ruleset that does not compile; keeping the last good one");
-                fail(format!("refused a ruleset that does not compile: {e}"), false)
+                fail(
+                    format!("refused a ruleset that does not compile: {e}"),
+                    false,
+                )
             }
         }
     }
@@ -314,7 +320,9 @@ impl Sync {
                 Ok(Ok(resp)) => {
                     tracing::debug!(status = %resp.status(), "optifork: the change stream was refused");
                 }
-                Ok(Err(e)) => tracing::debug!(error = %e, "optifork: cannot open the change stream"),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "optifork: cannot open the change stream")
+                }
                 Err(_) => tracing::debug!("optifork: opening the change stream timed out"),
             }
             let delay = o.backoff.delay(attempt);

@@ -79,7 +79,11 @@ fn unchanged_rulesets_are_answered_not_modified_by_polls() {
 fn a_change_arrives_by_the_stream_while_the_next_poll_is_an_hour_away() {
     let s = Server::start();
     let key = s.sdk_key();
-    s.ok("POST", "/flags", json!({"name": "kill_switch", "is_enabled": true}));
+    s.ok(
+        "POST",
+        "/flags",
+        json!({"name": "kill_switch", "is_enabled": true}),
+    );
     let client = builder(&s.url, &key)
         .poll_interval(Duration::from_secs(3600))
         .build()
@@ -93,7 +97,10 @@ fn a_change_arrives_by_the_stream_while_the_next_poll_is_an_hour_away() {
     });
     eprintln!("change seen after {:?}", started.elapsed());
     let stats = client.stats();
-    assert!(stats.stream_connects >= 1 && stats.stream_events >= 1, "{stats:?}");
+    assert!(
+        stats.stream_connects >= 1 && stats.stream_events >= 1,
+        "{stats:?}"
+    );
     assert_eq!(client.version(), Some(s.version(&key)));
 }
 
@@ -134,7 +141,9 @@ fn the_client_keeps_serving_while_the_server_is_killed_and_restarted_on_the_same
     });
     assert_eq!(client.version(), Some(s.version(&key)));
     assert!(client.status().last_error.is_none());
-    wait_for(LONG, "the stream to reconnect", || client.status().streaming);
+    wait_for(LONG, "the stream to reconnect", || {
+        client.status().streaming
+    });
 }
 
 #[test]
@@ -152,7 +161,9 @@ fn a_bootstrap_is_served_while_the_server_is_down() {
     assert_eq!(status.source, Some(Source::Bootstrap));
     assert_eq!(status.version, Some(3));
     assert_eq!(status.state, State::Stale);
-    wait_for(LONG, "a failed fetch", || client.status().last_error.is_some());
+    wait_for(LONG, "a failed fetch", || {
+        client.status().last_error.is_some()
+    });
     assert_eq!(client.status().state, State::Stale);
     match client.wait_until_ready(Duration::from_millis(200)) {
         Err(SdkError::NotReady { last_error, .. }) => assert!(last_error.is_some()),
@@ -166,7 +177,10 @@ fn a_missing_or_invalid_bootstrap_fails_the_build() {
     let missing = builder(&dead_url(), "key")
         .bootstrap_file("/nonexistent/optifork.json")
         .build();
-    assert!(matches!(missing, Err(SdkError::BootstrapIo { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(SdkError::BootstrapIo { .. })),
+        "{missing:?}"
+    );
     let invalid = builder(&dead_url(), "key")
         .bootstrap_json(r#"{"flags": [{"name": "f", "targeting_rules": {"a": {"$near": 1}}}]}"#)
         .build();
@@ -175,8 +189,13 @@ fn a_missing_or_invalid_bootstrap_fails_the_build() {
         other => panic!("{other:?}"),
     }
     let bad_url = Client::builder("ftp://example.com", "key").build();
-    assert!(matches!(bad_url, Err(SdkError::InvalidUrl { .. })), "{bad_url:?}");
-    let bad_batch = builder(&dead_url(), "key").exposure_batch_size(10_001).build();
+    assert!(
+        matches!(bad_url, Err(SdkError::InvalidUrl { .. })),
+        "{bad_url:?}"
+    );
+    let bad_batch = builder(&dead_url(), "key")
+        .exposure_batch_size(10_001)
+        .build();
     assert!(matches!(bad_batch, Err(SdkError::InvalidOption { .. })));
 }
 
@@ -191,8 +210,7 @@ fn the_persisted_snapshot_is_served_when_the_server_is_down_at_start() {
     first.wait_until_ready(LONG).unwrap();
     wait_for(LONG, "the snapshot", || path.exists());
     first.close().unwrap();
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let version = s.version(&key);
     assert_eq!(saved["version"], version);
     // Written atomically: no temporary file is left behind.
@@ -259,7 +277,9 @@ fn a_ruleset_that_fails_to_compile_is_refused_and_the_last_good_one_kept() {
         .build()
         .unwrap();
     client.wait_until_ready(LONG).unwrap();
-    wait_for(LONG, "two refusals", || client.stats().rulesets_refused >= 2);
+    wait_for(LONG, "two refusals", || {
+        client.stats().rulesets_refused >= 2
+    });
     for i in 0..50 {
         assert!(client.is_enabled("beta", &Context::new(format!("u{i}"))));
     }
@@ -323,14 +343,20 @@ fn change_listeners_name_the_entities_whose_definitions_changed() {
         json!({"name": "theme", "config_data": {"color": "blue"}}),
     );
     let c = take("config theme", &|c| !c.configs.is_empty());
-    assert_eq!((c.flags.len(), c.configs.as_slice()), (0, &["theme".to_owned()][..]));
+    assert_eq!(
+        (c.flags.len(), c.configs.as_slice()),
+        (0, &["theme".to_owned()][..])
+    );
 
     s.ok(
         "POST",
         "/segments",
         json!({"name": "gold", "criteria": {"tier": "gold"}}),
     );
-    assert_eq!(take("segment gold", &|c| !c.segments.is_empty()).segments, ["gold"]);
+    assert_eq!(
+        take("segment gold", &|c| !c.segments.is_empty()).segments,
+        ["gold"]
+    );
 
     s.ok(
         "POST",
@@ -343,7 +369,10 @@ fn change_listeners_name_the_entities_whose_definitions_changed() {
     );
 
     s.ok("DELETE", "/flags/b", json!({}));
-    assert_eq!(take("flag b removed", &|c| !c.flags.is_empty()).flags, ["b"]);
+    assert_eq!(
+        take("flag b removed", &|c| !c.flags.is_empty()).flags,
+        ["b"]
+    );
 
     // The async channel saw the same changes.
     let mut via_channel = 0;
@@ -387,7 +416,10 @@ fn works_without_a_tokio_runtime() {
     client.flush(LONG).unwrap();
     assert_eq!(client.stats().items_sent, 1);
     client.close().unwrap();
-    assert!(client.is_enabled("f", &Context::new("u1")), "evaluates after close");
+    assert!(
+        client.is_enabled("f", &Context::new("u1")),
+        "evaluates after close"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +439,10 @@ async fn works_inside_a_multi_thread_tokio_runtime() {
     assert_eq!(client.stats().items_sent, 2);
     s.ok("PUT", "/flags/f", json!({"is_enabled": false}));
     let mut rx = client.subscribe();
-    let change = tokio::time::timeout(LONG, rx.recv()).await.unwrap().unwrap();
+    let change = tokio::time::timeout(LONG, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(change.flags, ["f"]);
     client.close_async().await.unwrap();
 }

@@ -21,10 +21,7 @@ pub fn server_binary() -> &'static Path {
     BIN.get_or_init(|| {
         // This test runs from <target>/debug/deps/<test binary>.
         let exe = std::env::current_exe().expect("current exe");
-        let debug = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("<target>/debug");
+        let debug = exe.parent().and_then(Path::parent).expect("<target>/debug");
         let bin = debug.join(format!("optifork-server{}", std::env::consts::EXE_SUFFIX));
         if !bin.exists() {
             let target = debug.parent().expect("<target>");
@@ -75,7 +72,12 @@ impl Server {
         cmd.args(["--listen", &format!("127.0.0.1:{}", self.port)])
             .arg("--database-url")
             .arg(self.db_path())
-            .args(["--log", "warn,warp::server=off", "--exposure-flush-ms", "20"])
+            .args([
+                "--log",
+                "warn,warp::server=off",
+                "--exposure-flush-ms",
+                "20",
+            ])
             .env_remove("OPTIFORK_INSECURE_DEV_MODE")
             .env("OPTIFORK_ADMIN_KEY", ADMIN_KEY)
             .stdout(Stdio::piped())
@@ -142,7 +144,13 @@ impl Server {
 
     /// An admin API call.
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let resp = http(method, &format!("{}{path}", self.url), Some(ADMIN_KEY), body, &[]);
+        let resp = http(
+            method,
+            &format!("{}{path}", self.url),
+            Some(ADMIN_KEY),
+            body,
+            &[],
+        );
         let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         (resp.status, json)
     }
