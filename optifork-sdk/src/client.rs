@@ -114,9 +114,11 @@ impl Client {
         ClientBuilder::new(server_url, sdk_key)
     }
 
-    pub(crate) fn start(options: Options) -> Result<Client, SdkError> {
+    pub(crate) fn start(mut options: Options) -> Result<Client, SdkError> {
+        // Not kept: once installed, the bootstrap's text is of no further use.
+        let bootstrap = options.bootstrap.take();
         let shared = Arc::new(Shared::new(options));
-        shared.load_initial()?;
+        shared.load_initial(bootstrap)?;
         sync::start(&shared)?;
         Ok(Client {
             _owner: Arc::new(Owner {

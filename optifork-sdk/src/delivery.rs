@@ -120,7 +120,7 @@ impl Delivery {
             dedup: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(DedupShard {
-                        seen: LruCache::new(per_shard),
+                        seen: LruCache::sparse(per_shard),
                         hits: 0,
                     })
                 })

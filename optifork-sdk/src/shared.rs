@@ -181,19 +181,18 @@ impl Shared {
     }
 
     /// Loads the bootstrap and the snapshot (whichever is newer) before the first fetch.
-    pub(crate) fn load_initial(&self) -> Result<(), crate::SdkError> {
+    pub(crate) fn load_initial(
+        &self,
+        bootstrap: Option<crate::builder::Bootstrap>,
+    ) -> Result<(), crate::SdkError> {
         use crate::builder::Bootstrap;
-        let bootstrap = match &self.options.bootstrap {
+        let bootstrap = match bootstrap {
             None => None,
-            Some(Bootstrap::Json(text)) => Some(text.clone().into_bytes()),
-            Some(Bootstrap::File(path)) => {
-                Some(
-                    std::fs::read(path).map_err(|source| crate::SdkError::BootstrapIo {
-                        path: path.clone(),
-                        source,
-                    })?,
-                )
-            }
+            Some(Bootstrap::Json(text)) => Some(text.into_bytes()),
+            Some(Bootstrap::File(path)) => Some(
+                std::fs::read(&path)
+                    .map_err(|source| crate::SdkError::BootstrapIo { path, source })?,
+            ),
         };
         let bootstrap = match bootstrap {
             None => None,
