@@ -42,12 +42,26 @@
 //!
 //! # Options
 //!
-//! Set on [`ClientBuilder`] (defaults in brackets): poll interval [30 s, jittered ±10%],
-//! streaming [on], request timeout [10 s], stream idle timeout [60 s], bootstrap ruleset
-//! (JSON text or file), persisted snapshot path, exposure batch size [500, at most 10,000],
-//! flush interval [5 s], exposure buffer capacity [10,000], exposure dedup capacity
-//! [100,000], whether exposures carry the context [no], extra HTTP headers, retry backoff
-//! [1 s doubling to 60 s], close timeout [5 s], background runtime [auto], offline [no].
+//! Set on [`ClientBuilder`]:
+//!
+//! | option | default | |
+//! |---|---|---|
+//! | [`poll_interval`](ClientBuilder::poll_interval) | 30 s | jittered ±10%; no polling while the stream is up |
+//! | [`streaming`](ClientBuilder::streaming) | on | Server-Sent Events change stream |
+//! | [`request_timeout`](ClientBuilder::request_timeout) | 10 s | each request (and connecting) |
+//! | [`stream_idle_timeout`](ClientBuilder::stream_idle_timeout) | 60 s | reconnect a silent stream |
+//! | [`bootstrap_json`](ClientBuilder::bootstrap_json), [`bootstrap_file`](ClientBuilder::bootstrap_file) | none | served until the server answers |
+//! | [`snapshot_path`](ClientBuilder::snapshot_path) | none | the last good ruleset, kept on disk |
+//! | [`exposure_batch_size`](ClientBuilder::exposure_batch_size) | 500 | at most 10,000 |
+//! | [`flush_interval`](ClientBuilder::flush_interval) | 5 s | longest wait before sending |
+//! | [`exposure_buffer_capacity`](ClientBuilder::exposure_buffer_capacity) | 10,000 | overflow dropped and counted |
+//! | [`exposure_dedup_capacity`](ClientBuilder::exposure_dedup_capacity) | 100,000 | LRU of recent exposures |
+//! | [`send_context_with_exposures`](ClientBuilder::send_context_with_exposures) | off | attributes travel with exposures |
+//! | [`header`](ClientBuilder::header) | none | extra HTTP headers |
+//! | [`backoff`](ClientBuilder::backoff) | 1 s doubling to 60 s | jittered |
+//! | [`close_timeout`](ClientBuilder::close_timeout) | 5 s | last flush on close or drop |
+//! | [`runtime`](ClientBuilder::runtime) | [`BackgroundRuntime::Auto`] | where background work runs |
+//! | [`offline`](ClientBuilder::offline) | off | never contact the server |
 //!
 //! # Freshness
 //!
