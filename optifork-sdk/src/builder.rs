@@ -16,6 +16,9 @@ pub enum BackgroundRuntime {
     /// On the tokio runtime the client is built in, if that is a multi-thread runtime;
     /// otherwise (no runtime, or a current-thread one, whose only thread the application's
     /// own blocking calls could hold) on a dedicated thread with its own runtime.
+    ///
+    /// Work spawned on the application's runtime ends with that runtime: a client meant to
+    /// outlive it (kept in a `static`, say) should use [`Dedicated`](Self::Dedicated).
     #[default]
     Auto,
     /// Always on a dedicated thread (`optifork-sdk`) with its own current-thread runtime.

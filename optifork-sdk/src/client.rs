@@ -379,7 +379,8 @@ impl Client {
     /// Installs a ruleset given by the application (its JSON, as the server sends it), as if
     /// it had come from the server: checked, swapped in, listeners told (source
     /// [`Source::Manual`]). A ruleset that does not compile is refused and the current one
-    /// kept. The next update from the server replaces it.
+    /// kept. It is served until the server's ruleset changes (a poll answered "not
+    /// modified" keeps it).
     pub fn update_ruleset_json(&self, json: &str) -> Result<Arc<Change>, SdkError> {
         self.shared
             .install(json.as_bytes(), Source::Manual)

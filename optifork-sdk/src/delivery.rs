@@ -338,7 +338,7 @@ impl Sender {
             if len > 0 && (len >= d.batch_size || flush_wanted || due) {
                 let items = d.take();
                 let n = items.len() as u64;
-                self.send_items(items, counters, None).await;
+                self.send_items(d, items, counters, None).await;
                 d.settle(n);
                 last_send = Instant::now();
                 continue;
@@ -363,7 +363,7 @@ impl Sender {
             if tokio::time::Instant::now() >= deadline {
                 add(&counters.items_unsent_at_close, n);
             } else {
-                self.send_items(items, counters, Some(deadline)).await;
+                self.send_items(d, items, counters, Some(deadline)).await;
             }
             d.settle(n);
         }
@@ -372,6 +372,7 @@ impl Sender {
 
     async fn send_items(
         &self,
+        d: &Delivery,
         items: Vec<Item>,
         counters: &Counters,
         deadline: Option<tokio::time::Instant>,
@@ -386,6 +387,7 @@ impl Sender {
         }
         if !exposures.is_empty() {
             self.send_split(
+                d,
                 &self.exposures_url,
                 &exposures,
                 counters,
@@ -400,12 +402,19 @@ impl Sender {
             .await;
         }
         if !events.is_empty() {
-            self.send_split(&self.events_url, &events, counters, deadline, |id, xs| {
-                serde_json::to_vec(&EventBatch {
-                    batch_id: id,
-                    events: xs,
-                })
-            })
+            self.send_split(
+                d,
+                &self.events_url,
+                &events,
+                counters,
+                deadline,
+                |id, xs| {
+                    serde_json::to_vec(&EventBatch {
+                        batch_id: id,
+                        events: xs,
+                    })
+                },
+            )
             .await;
         }
     }
@@ -413,6 +422,7 @@ impl Sender {
     /// Sends `items` as one batch, halving it while the server says it is too large.
     async fn send_split<T>(
         &self,
+        d: &Delivery,
         url: &str,
         items: &[T],
         counters: &Counters,
@@ -426,7 +436,7 @@ impl Sender {
                 add(&counters.items_refused, chunk.len() as u64);
                 continue;
             };
-            match self.send_batch(url, bytes, counters, deadline).await {
+            match self.send_batch(d, url, bytes, counters, deadline).await {
                 Sent::Acked(duplicate) => {
                     add(&counters.items_sent, chunk.len() as u64);
                     bump(&counters.batches_sent);
@@ -451,6 +461,7 @@ impl Sender {
     /// every attempt, which the server turns into exactly-once.
     async fn send_batch(
         &self,
+        d: &Delivery,
         url: &str,
         body: Vec<u8>,
         counters: &Counters,
@@ -462,7 +473,12 @@ impl Sender {
             duplicate: bool,
         }
         let mut attempt = 0u32;
+        let mut deadline = deadline;
         loop {
+            if deadline.is_none() && d.closing.load(Ordering::SeqCst) {
+                // Closing while this batch was being retried: from now on, bounded.
+                deadline = Some(tokio::time::Instant::now() + self.close_timeout);
+            }
             let resp = self
                 .http
                 .post(url)
@@ -506,7 +522,19 @@ impl Sender {
             {
                 return Sent::GaveUp;
             }
-            tokio::time::sleep_until(wake).await;
+            let sleep = tokio::time::sleep_until(wake);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    // Cut the wait short only to close.
+                    _ = d.wake.notified(), if deadline.is_none() => {
+                        if d.closing.load(Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -156,7 +156,13 @@ async fn run(shared: Arc<Shared>, http: Option<reqwest::Client>) {
         s.abort();
     }
     shared.delivery.close();
-    let _ = tokio::time::timeout(o.close_timeout + Duration::from_secs(1), sender).await;
+    let abort = sender.abort_handle();
+    if tokio::time::timeout(o.close_timeout + Duration::from_secs(1), sender)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
 }
 
 /// The freshness side: fetches, polls, streams.

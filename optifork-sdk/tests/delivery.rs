@@ -294,3 +294,30 @@ fn a_batch_the_server_refuses_is_dropped_and_counted_and_a_server_error_is_retri
         fake.requests("/sdk/v1/events").len() == 2
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_while_a_batch_is_retried_gives_up_within_the_close_timeout() {
+    let fake = FakeServer::start(|req| {
+        if req.path.starts_with("/sdk/v1/ruleset") {
+            Reply::json(200, r#"{"version": 1, "flags": []}"#)
+        } else {
+            Reply::json(503, "{}")
+        }
+    });
+    let client = builder(&fake.url, "key")
+        .streaming(false)
+        .backoff(Duration::from_millis(50), Duration::from_secs(30))
+        .close_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    client.track("x", &Context::new("u1"), None);
+    let stats = || client.stats();
+    while stats().batch_retries < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    let _ = client.close_async().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(client.stats().items_unsent_at_close, 1);
+    assert_eq!(client.stats().items_sent, 0);
+}

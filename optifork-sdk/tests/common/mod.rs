@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 /// The admin key every test server is started with.
 pub const ADMIN_KEY: &str = "sdk-test-admin-key-0123456789";
 
-/// The server binary: `<target dir>/debug/optifork-server`, built once if missing.
+/// The server binary: `<target dir>/debug/optifork-server` (`release` under `--release`),
+/// built once if missing (`cargo build -p optifork-server`, which the test can run: cargo
+/// does not hold the target directory's lock while tests run).
 pub fn server_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -27,8 +29,12 @@ pub fn server_binary() -> &'static Path {
             let target = debug.parent().expect("<target>");
             let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
             eprintln!("building optifork-server into {} ...", target.display());
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "optifork-server"])
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "-p", "optifork-server"]);
+            if debug.file_name().is_some_and(|n| n == "release") {
+                cargo.arg("--release");
+            }
+            let status = cargo
                 .env("CARGO_TARGET_DIR", target)
                 .current_dir(workspace)
                 .status()
