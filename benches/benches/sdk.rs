@@ -190,6 +190,9 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if quick { 0.05 } else { 3.0 });
     println!("optifork-sdk: Client::is_enabled(\"simple\") on the feature ruleset");
+    if quick {
+        println!("(a quick check of the harness; `cargo bench` gives the figures)");
+    }
     println!(
         "clock overhead (median of back-to-back Instant::now): {} ns",
         clock_overhead()

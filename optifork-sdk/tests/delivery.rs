@@ -317,7 +317,11 @@ async fn closing_while_a_batch_is_retried_gives_up_within_the_close_timeout() {
     }
     let started = std::time::Instant::now();
     let _ = client.close_async().await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(client.stats().items_unsent_at_close, 1);
     assert_eq!(client.stats().items_sent, 0);
 }

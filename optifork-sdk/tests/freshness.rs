@@ -462,3 +462,35 @@ async fn works_inside_a_current_thread_tokio_runtime() {
     assert_eq!(client.stats().items_sent, 1);
     drop(client); // flushes and stops in bounded time, inside the runtime
 }
+
+#[test]
+fn requests_carry_the_key_extra_headers_and_accept_gzip() {
+    let fake = FakeServer::start(|req| {
+        if req.path.starts_with("/sdk/v1/ruleset") {
+            Reply::json(200, r#"{"version": 1, "flags": []}"#)
+        } else {
+            Reply::json(404, "{}")
+        }
+    });
+    let client = builder(&fake.url, "ofk_secret")
+        .header("X-Tenant", "acme")
+        .build()
+        .unwrap();
+    client.wait_until_ready(LONG).unwrap();
+    let req = &fake.requests("/sdk/v1/ruleset")[0];
+    assert_eq!(req.header("authorization"), Some("Bearer ofk_secret"));
+    assert_eq!(req.header("x-tenant"), Some("acme"));
+    assert!(
+        req.header("accept-encoding")
+            .is_some_and(|e| e.contains("gzip"))
+    );
+    assert!(
+        req.header("user-agent")
+            .is_some_and(|u| u.starts_with("optifork-sdk-rust/"))
+    );
+    let bad = builder(&fake.url, "key").header("Bad Header", "x").build();
+    assert!(
+        matches!(bad, Err(SdkError::InvalidOption { .. })),
+        "{bad:?}"
+    );
+}
