@@ -9,10 +9,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy (all targets and features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cargo test (workspace, doctests included)"
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --all-features --locked --no-fail-fast
 
 printf '\nAll tests passed.\n'
