@@ -85,6 +85,16 @@
   });
   $all("textarea[data-json]").forEach(function (a) { if (a.value.trim()) { checkJson(a); } });
 
+  // JSON text areas grow with their content.
+  function fit(area) {
+    var lines = area.value.split("\n").length;
+    var min = parseInt(area.getAttribute("data-min-rows") || area.getAttribute("rows") || "3", 10);
+    area.setAttribute("data-min-rows", String(min));
+    area.rows = Math.max(min, Math.min(lines + 1, 24));
+  }
+  $all("textarea.json-input").forEach(fit);
+  document.addEventListener("input", function (ev) { if (ev.target.matches && ev.target.matches("textarea.json-input")) { fit(ev.target); } });
+
   // Repeated rows: add, remove, move, renumber.
   function renumber(list) {
     $all("[data-rule-num]", list).forEach(function (el, i) {
@@ -144,6 +154,7 @@
       }
       area.value = JSON.stringify(cond, null, 2);
       checkJson(area);
+      fit(area);
       announce("Segment " + seg + " added to the condition.");
     } else if (t.hasAttribute("data-copy")) {
       var src = $(t.getAttribute("data-copy"));

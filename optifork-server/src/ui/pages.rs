@@ -33,6 +33,18 @@ pub fn when(ts: &chrono::DateTime<chrono::Utc>) -> String {
     ts.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// How long ago, for lists: "just now", "5 min ago", "3 h ago", then the date.
+pub fn ago(ts: &chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (chrono::Utc::now() - *ts).num_seconds();
+    match secs {
+        ..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86_400 => format!("{} h ago", secs / 3600),
+        86_400..172_800 => "yesterday".into(),
+        _ => ts.format("%Y-%m-%d").to_string(),
+    }
+}
+
 fn str_of(v: &Json) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
@@ -399,7 +411,7 @@ pub async fn flags(ui: Ui) -> UiReply {
                     })
                     .unwrap_or_default(),
                 rules: r.body["rules"].as_array().map_or(0, Vec::len),
-                updated: when(&r.updated_at),
+                updated: ago(&r.updated_at),
             }
         })
         .collect();
@@ -1180,7 +1192,7 @@ pub async fn configs(ui: Ui) -> UiReply {
                 active: r.body["is_active"].as_bool().unwrap_or(true),
                 keys: shown,
                 overrides: r.body["overrides"].as_array().map_or(0, Vec::len),
-                updated: when(&r.updated_at),
+                updated: ago(&r.updated_at),
                 name: r.name,
             }
         })
@@ -1480,7 +1492,7 @@ pub async fn segments(ui: Ui) -> UiReply {
             description: str_of(&r.body["description"]),
             active: r.body["is_active"].as_bool().unwrap_or(true),
             criteria: compact(&r.body["criteria"]),
-            updated: when(&r.updated_at),
+            updated: ago(&r.updated_at),
             name: r.name,
         })
         .collect();
@@ -1733,7 +1745,7 @@ pub async fn experiments(ui: Ui) -> UiReply {
                 variants,
                 flag: str_of(&r.body["flag"]),
                 metrics: r.body["metrics"].as_array().map_or(0, Vec::len),
-                updated: when(&r.updated_at),
+                updated: ago(&r.updated_at),
                 name: r.name,
             }
         })

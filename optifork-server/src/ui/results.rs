@@ -23,8 +23,8 @@ struct VariantCard {
 
 struct CmpRow {
     variant: String,
-    control_value: String,
-    treatment_value: String,
+    control_value: (String, String),
+    treatment_value: (String, String),
     lift: String,
     interval: String,
     p_value: String,
@@ -41,6 +41,7 @@ struct MetricCard {
     kind: String,
     chart: String,
     chart_label: String,
+    interval_label: String,
     rows: Vec<CmpRow>,
     ignored: i64,
 }
@@ -108,6 +109,7 @@ struct Bar {
     lower: f64,
     upper: f64,
     text: String,
+    range: String,
     baseline: bool,
 }
 
@@ -116,9 +118,9 @@ struct Bar {
 fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
     let width = 720.0;
     let left = 150.0;
-    let right = 170.0;
+    let right = 160.0;
     let plot = width - left - right;
-    let row = 40.0;
+    let row = 48.0;
     let top = 28.0;
     let height = top + row * bars.len() as f64 + 12.0;
     let extent = bars
@@ -193,28 +195,41 @@ fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
             s,
             r#"<text class="ci-value" x="{:.1}" y="{:.1}">{}</text>"#,
             width - right + 14.0,
-            cy + 4.0,
+            if b.range.is_empty() { cy + 4.0 } else { cy - 2.0 },
             escape(&b.text)
         );
+        if !b.range.is_empty() {
+            let _ = write!(
+                s,
+                r#"<text class="ci-range" x="{:.1}" y="{:.1}">{}</text>"#,
+                width - right + 14.0,
+                cy + 13.0,
+                escape(&b.range)
+            );
+        }
     }
     s.push_str("</svg>");
     s
 }
 
-fn metric_value(kind: &str, summary: &Json) -> String {
+/// A variant's value of a metric, and what it is made of.
+fn metric_value(kind: &str, summary: &Json) -> (String, String) {
+    let n = summary["n"].as_u64().unwrap_or(0);
     match summary["mean"].as_f64() {
-        Some(m) if kind == "conversion" => format!(
-            "{} ({} / {})",
+        Some(m) if kind == "conversion" => (
             pct(m, 2),
-            summary["conversions"].as_u64().unwrap_or(0),
-            summary["n"].as_u64().unwrap_or(0)
+            format!(
+                "{} of {n} users",
+                summary["conversions"].as_u64().unwrap_or(0)
+            ),
         ),
-        Some(m) => format!("{} (n = {})", number(m), summary["n"].as_u64().unwrap_or(0)),
-        None => format!("— (n = {})", summary["n"].as_u64().unwrap_or(0)),
+        Some(m) => (number(m), format!("mean of {n} users")),
+        None => ("—".into(), format!("{n} users")),
     }
 }
 
 fn metric_card(m: &Json, control: &str, alpha: f64) -> MetricCard {
+    let interval_label = format!("{}% interval", number((1.0 - alpha) * 100.0));
     let kind = m["type"].as_str().unwrap_or("conversion").to_owned();
     let comparisons = m["comparisons"].as_array().cloned().unwrap_or_default();
     // The chart uses relative lift when every comparison has it, else absolute lift.
@@ -228,6 +243,7 @@ fn metric_card(m: &Json, control: &str, alpha: f64) -> MetricCard {
         lower: 0.0,
         upper: 0.0,
         text: "baseline".into(),
+        range: String::new(),
         baseline: true,
     }];
     let mut rows = Vec::new();
@@ -252,7 +268,8 @@ fn metric_card(m: &Json, control: &str, alpha: f64) -> MetricCard {
                 estimate: e,
                 lower: lo,
                 upper: hi,
-                text: format!("{} [{}, {}]", show(e), show(lo), show(hi)),
+                text: show(e),
+                range: format!("{} to {}", show(lo), show(hi)),
                 baseline: false,
             });
             (show(e), format!("{} to {}", show(lo), show(hi)))
@@ -301,6 +318,7 @@ fn metric_card(m: &Json, control: &str, alpha: f64) -> MetricCard {
     MetricCard {
         chart: chart(&bars, relative, &format!("{name}: {chart_label}")),
         chart_label: chart_label.into(),
+        interval_label,
         event: m["event"].as_str().unwrap_or("").to_owned(),
         kind,
         rows,
@@ -416,6 +434,7 @@ mod tests {
                 lower: 0.0,
                 upper: 0.0,
                 text: "baseline".into(),
+                range: String::new(),
                 baseline: true,
             },
             Bar {
@@ -424,6 +443,7 @@ mod tests {
                 lower: 0.1,
                 upper: 0.3,
                 text: "+20%".into(),
+                range: "+10% to +30%".into(),
                 baseline: false,
             },
             Bar {
@@ -432,6 +452,7 @@ mod tests {
                 lower: -0.1,
                 upper: 0.1,
                 text: "0%".into(),
+                range: String::new(),
                 baseline: false,
             },
         ];
