@@ -113,8 +113,9 @@ impl KeyStore {
 
     /// Replaces the table (tests; normally [`KeyStore::reload`]).
     pub fn replace(&self, keys: Vec<ApiKey>) {
-        self.keys
-            .store(Arc::new(keys.into_iter().map(|k| (k.id.clone(), k)).collect()));
+        self.keys.store(Arc::new(
+            keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+        ));
     }
 
     /// A key by id (revoked or not).

@@ -68,7 +68,9 @@ async fn page(s: &Server, cookie: &str, path: &str) -> (u16, String, reqwest::he
 
 /// The CSRF token a page's forms carry.
 fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").expect("a form with a CSRF token");
+    let at = html
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with a CSRF token");
     let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_owned()
 }
@@ -164,7 +166,10 @@ async fn every_page_needs_a_session_and_renders_with_one() {
     seed(&s).await;
     let cookie = login(&s, ADMIN_KEY).await.expect("admin login");
     let mut pages = 0;
-    for route in UI_ROUTES.iter().filter(|r| r.method == reqwest::Method::GET) {
+    for route in UI_ROUTES
+        .iter()
+        .filter(|r| r.method == reqwest::Method::GET)
+    {
         let path = concrete(route.path);
         // Without a session: pages send the browser to the login page.
         let resp = client().get(s.url(&path)).send().await.unwrap();
@@ -196,7 +201,12 @@ async fn every_page_needs_a_session_and_renders_with_one() {
     assert!(pages >= 15, "only {pages} pages checked");
     // Static files are cached for long.
     let (_, _, headers) = page(&s, "", "/ui/static/app.js").await;
-    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
     // Unknown UI pages are 404.
     let (status, _, _) = page(&s, &cookie, "/ui/nothing/here").await;
     assert_eq!(status, 404);
@@ -284,7 +294,8 @@ async fn state_changes_need_the_csrf_token_and_this_origin() {
     let toggle = "/ui/flags/new_checkout/toggle";
 
     // No token, a wrong token, another session's token: 403, and nothing changed.
-    let (_, second) = send(s.post("/keys", &json!({"name": "other admin", "scope": "admin"}))).await;
+    let (_, second) =
+        send(s.post("/keys", &json!({"name": "other admin", "scope": "admin"}))).await;
     let other = login(&s, second["key"].as_str().unwrap()).await.unwrap();
     let (_, other_body, _) = page(&s, &other, "/ui/flags").await;
     let other_csrf = csrf_of(&other_body);
@@ -324,7 +335,12 @@ async fn state_changes_need_the_csrf_token_and_this_origin() {
     assert_eq!(flag["is_enabled"], false);
     let (_, audit) = send(s.get("/audit?entity_name=new_checkout&limit=1")).await;
     assert_eq!(audit["entries"][0]["action"], "update");
-    assert!(audit["entries"][0]["actor"].as_str().unwrap().starts_with("env-"));
+    assert!(
+        audit["entries"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("env-")
+    );
 
     // fetch() callers get JSON.
     let resp = client()
@@ -346,11 +362,7 @@ async fn revoking_the_key_ends_its_sessions() {
     let Some(s) = Server::start(Backend::Sqlite).await else {
         return;
     };
-    let resp = send(s.post(
-        "/keys",
-        &json!({"name": "second admin", "scope": "admin"}),
-    ))
-    .await;
+    let resp = send(s.post("/keys", &json!({"name": "second admin", "scope": "admin"}))).await;
     assert_eq!(resp.0, 201);
     let key = resp.1["key"].as_str().unwrap().to_owned();
     let id = resp.1["id"].as_str().unwrap().to_owned();
@@ -411,8 +423,21 @@ async fn ui_writes_are_validated_like_the_api() {
     ))
     .await;
     assert_eq!(status, 400);
-    assert!(html.contains(err["error"]["field"].as_str().unwrap().replace('"', "&quot;").as_str())
-        || html.contains(err["error"]["field"].as_str().unwrap().replace('"', "&#34;").as_str()));
+    assert!(
+        html.contains(
+            err["error"]["field"]
+                .as_str()
+                .unwrap()
+                .replace('"', "&quot;")
+                .as_str()
+        ) || html.contains(
+            err["error"]["field"]
+                .as_str()
+                .unwrap()
+                .replace('"', "&#34;")
+                .as_str()
+        )
+    );
 
     // Fixed, it saves and redirects to the flag.
     let mut fixed = form.to_vec();
@@ -423,7 +448,10 @@ async fn ui_writes_are_validated_like_the_api() {
     let (_, flag) = send(s.get("/flags/age_gate/definition")).await;
     assert_eq!(flag["rules"][0]["condition"], json!({"age": {"$gte": 18}}));
     // The implicit on/off variants of a boolean flag are not written out.
-    assert!(flag.get("variants").is_none_or(|v| v == &json!([])), "{flag}");
+    assert!(
+        flag.get("variants").is_none_or(|v| v == &json!([])),
+        "{flag}"
+    );
 
     // Deleting a segment a flag uses is refused (409 in the API): the UI says why.
     let (_, body, _) = page(&s, &cookie, "/ui/segments/premium_users").await;
@@ -445,7 +473,10 @@ async fn ui_writes_are_validated_like_the_api() {
     assert_eq!(to, "/ui/segments/premium_users");
     let with_flash = format!("{cookie}; {}", flash.expect("a message for the next page"));
     let (_, body, _) = page(&s, &with_flash, &to).await;
-    assert!(body.contains("Could not delete segment premium_users"), "{body}");
+    assert!(
+        body.contains("Could not delete segment premium_users"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,7 +185,9 @@ fn stats_error(e: optifork_stats::StatsError) -> ApiError {
 pub async fn results(call: Call) -> Reply {
     let env = call.environment()?;
     let params = params(&call.req.query)?;
-    Ok(ok(&compute(&call.state, &env, call.param(0), &params).await?))
+    Ok(ok(
+        &compute(&call.state, &env, call.param(0), &params).await?
+    ))
 }
 
 /// An experiment's results as JSON (shared by the API and the admin UI's results page).

@@ -102,7 +102,10 @@ fn fold(raw: Vec<Line>) -> Vec<Line> {
             if folded > 0 {
                 out.push(Line {
                     kind: "gap",
-                    text: format!("… {folded} unchanged line{}", if folded == 1 { "" } else { "s" }),
+                    text: format!(
+                        "… {folded} unchanged line{}",
+                        if folded == 1 { "" } else { "s" }
+                    ),
                     sign: " ",
                 });
                 folded = 0;
@@ -115,7 +118,10 @@ fn fold(raw: Vec<Line>) -> Vec<Line> {
     if folded > 0 {
         out.push(Line {
             kind: "gap",
-            text: format!("… {folded} unchanged line{}", if folded == 1 { "" } else { "s" }),
+            text: format!(
+                "… {folded} unchanged line{}",
+                if folded == 1 { "" } else { "s" }
+            ),
             sign: " ",
         });
     }

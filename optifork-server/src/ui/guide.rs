@@ -50,28 +50,35 @@ pub fn snippets(target: Target<'_>, url: &str, env: &str) -> Vec<Snippet> {
     }
 }
 
-const KEY_NOTE: &str = "Use an SDK key of this environment (API keys page); keep it out of source code.";
+const KEY_NOTE: &str =
+    "Use an SDK key of this environment (API keys page); keep it out of source code.";
 
 fn flag_snippets(name: &str, kind: &str, url: &str, env_q: &str) -> Vec<Snippet> {
     let n = q(name);
     let u = q(url);
     let (rust_call, py_call, node_call, go_call, java_call) = match kind {
         "string" => (
-            format!("let value = client.string_value({n}, &ctx, \"default\");\nprintln!(\"{name} = {{value}}\");"),
+            format!(
+                "let value = client.string_value({n}, &ctx, \"default\");\nprintln!(\"{name} = {{value}}\");"
+            ),
             format!("value = client.string_value({n}, context, \"default\")"),
             format!("const value = client.stringValue({n}, context, \"default\");"),
             format!("value, err := client.StringValue(ctx, {n}, \"default\", evalCtx)"),
             format!("String value = client.getStringValue({n}, \"default\", ctx);"),
         ),
         "number" => (
-            format!("let value = client.number_value({n}, &ctx, 0.0);\nprintln!(\"{name} = {{value}}\");"),
+            format!(
+                "let value = client.number_value({n}, &ctx, 0.0);\nprintln!(\"{name} = {{value}}\");"
+            ),
             format!("value = client.number_value({n}, context, 0.0)"),
             format!("const value = client.numberValue({n}, context, 0);"),
             format!("value, err := client.FloatValue(ctx, {n}, 0, evalCtx)"),
             format!("Double value = client.getDoubleValue({n}, 0.0, ctx);"),
         ),
         "json" => (
-            format!("let value = client.json_value({n}, &ctx, serde_json::json!({{}}));\nprintln!(\"{name} = {{value}}\");"),
+            format!(
+                "let value = client.json_value({n}, &ctx, serde_json::json!({{}}));\nprintln!(\"{name} = {{value}}\");"
+            ),
             format!("value = client.json_value({n}, context, {{}})"),
             format!("const value = client.jsonValue({n}, context, {{}});"),
             format!("value, err := client.ObjectValue(ctx, {n}, map[string]any{{}}, evalCtx)"),
@@ -206,9 +213,7 @@ fn config_snippets(name: &str, url: &str, env_q: &str) -> Vec<Snippet> {
     let n = q(name);
     let u = q(url);
     let sep = if env_q.is_empty() { "?" } else { "&" };
-    let path = format!(
-        "/configs/{name}{env_q}{sep}user_id=user-123&country=US"
-    );
+    let path = format!("/configs/{name}{env_q}{sep}user_id=user-123&country=US");
     let (go, java) = http_get_snippets(&path, url);
     vec![
         Snippet {
@@ -432,9 +437,7 @@ pub async fn page(ui: Ui) -> UiReply {
                 None => match record.body["variants"][0]["value"] {
                     serde_json::Value::String(_) => "string".to_owned(),
                     serde_json::Value::Number(_) => "number".to_owned(),
-                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                        "json".to_owned()
-                    }
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => "json".to_owned(),
                     _ => "boolean".to_owned(),
                 },
             };
@@ -492,11 +495,23 @@ mod tests {
                 assert!(s.code.contains("https://flags.example.com"), "{}", s.id);
             }
         }
-        let flag = snippets(Target::Flag("new_checkout", "boolean"), "http://h", "staging");
+        let flag = snippets(
+            Target::Flag("new_checkout", "boolean"),
+            "http://h",
+            "staging",
+        );
         assert!(flag[0].code.contains("Client::builder(\"http://h\""));
-        assert!(flag[0].code.contains("client.is_enabled(\"new_checkout\", &ctx)"));
+        assert!(
+            flag[0]
+                .code
+                .contains("client.is_enabled(\"new_checkout\", &ctx)")
+        );
         assert!(flag[2].code.contains("client.isEnabled(\"new_checkout\""));
         assert!(flag[3].code.contains("ofrep.NewProvider"));
-        assert!(flag[5].code.contains("/ofrep/v1/evaluate/flags/new_checkout?environment=staging"));
+        assert!(
+            flag[5]
+                .code
+                .contains("/ofrep/v1/evaluate/flags/new_checkout?environment=staging")
+        );
     }
 }

@@ -223,7 +223,9 @@ async fn run(
             session: None,
             form: forms::Form::default(),
         };
-        return Ok((route.handler)(ui).await.unwrap_or_else(ApiError::into_response));
+        return Ok((route.handler)(ui)
+            .await
+            .unwrap_or_else(ApiError::into_response));
     }
     // The per-IP API limit covers the UI too (static assets excepted).
     if let Err(e) = state

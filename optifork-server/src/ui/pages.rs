@@ -232,7 +232,9 @@ pub async fn switch_environment(ui: Ui) -> UiReply {
     let env = ui.form.get("environment");
     let next = safe_next(&ui.form.get("next"));
     if !ui.state.has_environment(&env) {
-        return Err(ApiError::not_found(format!("environment {env:?} not found")));
+        return Err(ApiError::not_found(format!(
+            "environment {env:?} not found"
+        )));
     }
     let mut resp = redirect(&next);
     if let Ok(v) = http::HeaderValue::from_str(&session::set_cookie(
@@ -758,7 +760,8 @@ impl FlagForm {
 
     fn variant_value(&self, row: &VariantRow) -> Result<Json, ApiError> {
         let text = row.value.trim();
-        let err = |msg: String| ApiError::bad_request("invalid_value", msg).with_field(&row.value_path);
+        let err =
+            |msg: String| ApiError::bad_request("invalid_value", msg).with_field(&row.value_path);
         match self.kind.as_str() {
             "boolean" => match text {
                 "true" => Ok(Json::Bool(true)),
@@ -771,18 +774,24 @@ impl FlagForm {
                 .map(num)
                 .ok_or_else(|| err("a number flag's values are numbers".into())),
             "string" => Ok(Json::String(row.value.clone())),
-            _ => json_field(text, &row.value_path)?
-                .ok_or_else(|| err("enter a JSON value".into())),
+            _ => json_field(text, &row.value_path)?.ok_or_else(|| err("enter a JSON value".into())),
         }
     }
 
-    fn serve_json(serve: &str, split: &str, bucket_by: &str, field: &str) -> Result<Json, ApiError> {
+    fn serve_json(
+        serve: &str,
+        split: &str,
+        bucket_by: &str,
+        field: &str,
+    ) -> Result<Json, ApiError> {
         let mut m = Map::new();
         if serve == SPLIT {
             m.insert("rollout".into(), Json::Array(split_field(split, field)?));
         } else if serve.is_empty() {
-            return Err(ApiError::bad_request("invalid_serve", "choose a variant to serve")
-                .with_field(field));
+            return Err(
+                ApiError::bad_request("invalid_serve", "choose a variant to serve")
+                    .with_field(field),
+            );
         } else {
             m.insert("variant".into(), Json::from(serve));
         }
@@ -802,8 +811,7 @@ impl FlagForm {
         m.insert("rollout_percentage".into(), num(rollout));
         m.insert(
             "targeting_rules".into(),
-            json_object_field(&self.targeting, "$.targeting_rules")?
-                .unwrap_or_else(|| json!({})),
+            json_object_field(&self.targeting, "$.targeting_rules")?.unwrap_or_else(|| json!({})),
         );
         m.insert("kind".into(), Json::from(self.kind.clone()));
         let mut variants = Vec::new();
@@ -982,7 +990,14 @@ async fn flag_editor(
 
 /// GET /ui/flags/_new
 pub async fn new_flag(ui: Ui) -> UiReply {
-    flag_editor(&ui, None, FlagForm::blank(), FieldErrors::none(), String::new()).await
+    flag_editor(
+        &ui,
+        None,
+        FlagForm::blank(),
+        FieldErrors::none(),
+        String::new(),
+    )
+    .await
 }
 
 /// GET /ui/flags/{name}
@@ -1010,7 +1025,11 @@ async fn submit_flag(ui: Ui, original: Option<String>) -> UiReply {
             &format!("/ui/flags/{}", encode(&r.name)),
             &format!(
                 "ok:{} flag {}.",
-                if original.is_some() { "Saved" } else { "Created" },
+                if original.is_some() {
+                    "Saved"
+                } else {
+                    "Created"
+                },
                 r.name
             ),
         ),
@@ -1141,7 +1160,12 @@ pub async fn flag_exposures(ui: Ui) -> UiReply {
                 Some(false) => "off".into(),
                 None => String::new(),
             },
-            context: r.exposure.user_context.as_ref().map(compact).unwrap_or_default(),
+            context: r
+                .exposure
+                .user_context
+                .as_ref()
+                .map(compact)
+                .unwrap_or_default(),
         })
         .collect();
     let page = ExposuresPage {
@@ -1405,7 +1429,13 @@ async fn config_editor(
         errors,
         segments: names(ui, EntityKind::Segment).await?,
         updated,
-        blank_override: override_row(0, String::new(), String::new(), String::new(), String::new()),
+        blank_override: override_row(
+            0,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
         no_errors: FieldErrors::none(),
     };
     ui.page_with_status(&page, status)
@@ -1413,7 +1443,14 @@ async fn config_editor(
 
 /// GET /ui/configs/_new
 pub async fn new_config(ui: Ui) -> UiReply {
-    config_editor(&ui, None, ConfigForm::blank(), FieldErrors::none(), String::new()).await
+    config_editor(
+        &ui,
+        None,
+        ConfigForm::blank(),
+        FieldErrors::none(),
+        String::new(),
+    )
+    .await
 }
 
 /// GET /ui/configs/{name}
@@ -1619,7 +1656,14 @@ pub async fn edit_segment(ui: Ui) -> UiReply {
         criteria: pretty(&r.body["criteria"]),
         version: r.version.to_string(),
     };
-    segment_editor(&ui, Some(&name), form, FieldErrors::none(), when(&r.updated_at)).await
+    segment_editor(
+        &ui,
+        Some(&name),
+        form,
+        FieldErrors::none(),
+        when(&r.updated_at),
+    )
+    .await
 }
 
 async fn submit_segment(ui: Ui, original: Option<String>) -> UiReply {
@@ -1878,8 +1922,14 @@ impl ExperimentForm {
             targeting: pretty(&b["targeting_rules"]),
             metrics,
             layer: str_of(&b["layer"]["name"]),
-            layer_start: range[0].as_f64().map(|v| compact(&num(v))).unwrap_or_default(),
-            layer_end: range[1].as_f64().map(|v| compact(&num(v))).unwrap_or_default(),
+            layer_start: range[0]
+                .as_f64()
+                .map(|v| compact(&num(v)))
+                .unwrap_or_default(),
+            layer_end: range[1]
+                .as_f64()
+                .map(|v| compact(&num(v)))
+                .unwrap_or_default(),
             salt: str_of(&b["salt"]),
             bucket_by: str_of(&b["bucket_by"]),
             start_now: false,
@@ -1974,7 +2024,11 @@ impl ExperimentForm {
         if self.flag.is_empty() {
             m.insert("flag_id".into(), Json::Null);
         }
-        let names: Vec<Json> = self.arms.iter().map(|a| Json::from(a.name.clone())).collect();
+        let names: Vec<Json> = self
+            .arms
+            .iter()
+            .map(|a| Json::from(a.name.clone()))
+            .collect();
         m.insert("variants".into(), Json::Array(names));
         let mut splits = Map::new();
         let mut any_split = false;
@@ -2149,7 +2203,15 @@ async fn submit_experiment(ui: Ui, original: Option<String>) -> UiReply {
                     .unwrap_or(false),
                 None => false,
             };
-            experiment_editor(&ui, original.as_deref(), form, errors, String::new(), active).await
+            experiment_editor(
+                &ui,
+                original.as_deref(),
+                form,
+                errors,
+                String::new(),
+                active,
+            )
+            .await
         }
         Err(e) => Err(e),
     }

@@ -130,11 +130,7 @@ fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
     let extent = if extent > 0.0 { extent * 1.15 } else { 0.01 };
     let x = |v: f64| left + plot * (v + extent) / (2.0 * extent);
     let fmt_tick = |v: f64| {
-        if relative {
-            signed_pct(v)
-        } else {
-            signed(v)
-        }
+        if relative { signed_pct(v) } else { signed(v) }
     };
     let mut s = String::new();
     let _ = write!(
@@ -195,7 +191,11 @@ fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
             s,
             r#"<text class="ci-value" x="{:.1}" y="{:.1}">{}</text>"#,
             width - right + 14.0,
-            if b.range.is_empty() { cy + 4.0 } else { cy - 2.0 },
+            if b.range.is_empty() {
+                cy + 4.0
+            } else {
+                cy - 2.0
+            },
             escape(&b.text)
         );
         if !b.range.is_empty() {

@@ -231,7 +231,14 @@ mod tests {
         bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(bytes).unwrap();
         assert_eq!(verify(&flipped, &keys, 10), Err(Invalid::BadSignature));
-        for junk in ["", "admin1", "admin1.1000", "admin1.x.00", ".1000.00", "a.1.zz"] {
+        for junk in [
+            "",
+            "admin1",
+            "admin1.1000",
+            "admin1.x.00",
+            ".1000.00",
+            "a.1.zz",
+        ] {
             assert!(verify(junk, &keys, 10).is_err(), "{junk}");
         }
         assert_eq!(
