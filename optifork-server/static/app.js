@@ -83,7 +83,10 @@
     if (ev.target.matches && ev.target.matches("textarea[data-json]")) { checkJson(ev.target); }
     if (ev.target.matches && ev.target.matches("[data-variant-name]")) { refreshVariantOptions(); }
   });
-  $all("textarea[data-json]").forEach(function (a) { if (a.value.trim()) { checkJson(a); } });
+  // (A field the server refused keeps its message until it is edited.)
+  $all("textarea[data-json]").forEach(function (a) {
+    if (a.value.trim() && a.getAttribute("aria-invalid") !== "true") { checkJson(a); }
+  });
 
   // JSON text areas grow with their content.
   function fit(area) {

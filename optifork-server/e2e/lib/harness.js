@@ -96,6 +96,8 @@ async function api(base, method, pathname, body, key = ADMIN_KEY) {
 /** Saves a screenshot of the page into e2e/screenshots/. */
 async function shot(page, name, { full = true } = {}) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  // Sticky bars are drawn where the viewport is: capture from the top.
+  if (full) { await page.evaluate(() => window.scrollTo(0, 0)); }
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: full });
 }
 

@@ -235,12 +235,15 @@ describe("OptiFork admin UI", { timeout: 300000 }, () => {
     const sdk = (await api(base, "POST", "/keys", { name: "e2e sdk", scope: "sdk", environment: "production" })).body.key;
     const exposures = [];
     const events = [];
+    let seed = 42;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
     for (let i = 0; i < 1000; i++) {
-      const variant = i % 10 < 7 ? "control" : "treatment"; // 70/30 against a 50/50 split
+      const variant = random() < 0.7 ? "control" : "treatment"; // about 70/30 against a 50/50 split
       const user = `user-${i}`;
       exposures.push({ experiment: EXPERIMENT, user_id: user, variant, timestamp: "2026-01-01T00:00:00Z" });
-      const converts = variant === "control" ? i % 9 === 0 : i % 5 === 0;
-      if (converts) { events.push({ event: "purchase", user_id: user, value: 20 + (i % 50), timestamp: "2026-01-02T00:00:00Z" }); }
+      if (random() < (variant === "control" ? 0.10 : 0.16)) {
+        events.push({ event: "purchase", user_id: user, value: Math.round(2000 + random() * 8000) / 100, timestamp: "2026-01-02T00:00:00Z" });
+      }
     }
     assert.equal((await api(base, "POST", "/sdk/v1/exposures", { batch_id: "e2e-exp", exposures }, sdk)).status, 200);
     assert.equal((await api(base, "POST", "/sdk/v1/events", { batch_id: "e2e-ev", events }, sdk)).status, 200);
@@ -248,8 +251,9 @@ describe("OptiFork admin UI", { timeout: 300000 }, () => {
     await go(`/ui/experiments/${EXPERIMENT}/results`);
     assert.ok(await page.locator("[data-srm-warning]").isVisible(), "the sample-ratio warning");
     assert.match(await page.textContent("[data-srm-warning]"), /Sample ratio mismatch/);
-    assert.equal(await page.locator("svg.ci-chart").count(), 2);
-    assert.ok((await page.locator("svg.ci-chart rect").count()) >= 2, "interval bars");
+    assert.equal(await page.locator("svg.ci-wide").count(), 2, "a chart per metric");
+    assert.ok(await page.locator("svg.ci-wide").first().isVisible());
+    assert.ok((await page.locator("svg.ci-wide rect").count()) >= 2, "interval bars");
     assert.match(await page.textContent("main"), /treatment/);
     await shot(page, "13-experiment-results");
 

@@ -2454,8 +2454,8 @@ async fn keys_page(
                 KeyScope::Sdk => "sdk".into(),
             },
             environment: k.environment.unwrap_or_default(),
-            created: when(&k.created_at),
-            revoked: k.revoked_at.as_ref().map(when),
+            created: ago(&k.created_at),
+            revoked: k.revoked_at.as_ref().map(ago),
             id: k.id,
             name: k.name,
         })

@@ -130,12 +130,29 @@ fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
     let extent = if extent > 0.0 { extent * 1.15 } else { 0.01 };
     let x = |v: f64| left + plot * (v + extent) / (2.0 * extent);
     let fmt_tick = |v: f64| {
-        if relative { signed_pct(v) } else { signed(v) }
+        if v == 0.0 {
+            return if relative {
+                "0%".to_owned()
+            } else {
+                "0".to_owned()
+            };
+        }
+        if relative {
+            let digits = if extent >= 0.1 { 0 } else { 1 };
+            format!(
+                "{}{:.*}%",
+                if v > 0.0 { "+" } else { "" },
+                digits,
+                v * 100.0
+            )
+        } else {
+            signed(v)
+        }
     };
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="ci-chart" viewBox="0 0 {width} {height}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="ci-chart ci-wide" viewBox="0 0 {width} {height}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
         escape(title)
     );
     let _ = write!(s, "<title>{}</title>", escape(title));
@@ -207,6 +224,96 @@ fn chart(bars: &[Bar], relative: bool, title: &str) -> String {
                 escape(&b.range)
             );
         }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The same chart laid out for phones: each row's name and estimate above its bar.
+fn chart_compact(bars: &[Bar], relative: bool, title: &str) -> String {
+    let width = 340.0;
+    let pad = 12.0;
+    let plot = width - 2.0 * pad;
+    let row = 46.0;
+    let top = 24.0;
+    let height = top + row * bars.len() as f64 + 4.0;
+    let extent = bars
+        .iter()
+        .flat_map(|b| [b.lower.abs(), b.upper.abs(), b.estimate.abs()])
+        .fold(0.0_f64, f64::max);
+    let extent = if extent > 0.0 { extent * 1.1 } else { 0.01 };
+    let x = |v: f64| pad + plot * (v + extent) / (2.0 * extent);
+    let tick = |v: f64| {
+        if v == 0.0 {
+            "0".to_owned()
+        } else if relative {
+            format!("{}{:.0}%", if v > 0.0 { "+" } else { "" }, v * 100.0)
+        } else {
+            signed(v)
+        }
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="ci-chart ci-compact" viewBox="0 0 {width} {height}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(title)
+    );
+    for (t, anchor) in [(-1.0, "start"), (0.0, "middle"), (1.0, "end")] {
+        let v = t * extent / 1.1;
+        let px = x(v);
+        let class = if t == 0.0 { "axis-zero" } else { "axis-grid" };
+        let _ = write!(
+            s,
+            r#"<line class="{class}" x1="{px:.1}" y1="{top}" x2="{px:.1}" y2="{height}"/>"#
+        );
+        let label_x = if t < 0.0 {
+            pad
+        } else if t > 0.0 {
+            width - pad
+        } else {
+            px
+        };
+        let _ = write!(
+            s,
+            r#"<text class="axis-label" x="{label_x:.1}" y="14" text-anchor="{anchor}">{}</text>"#,
+            escape(&tick(v))
+        );
+    }
+    for (i, b) in bars.iter().enumerate() {
+        let y = top + row * i as f64;
+        let class = if b.baseline {
+            "ci-base"
+        } else if b.lower > 0.0 {
+            "ci-pos"
+        } else if b.upper < 0.0 {
+            "ci-neg"
+        } else {
+            "ci-flat"
+        };
+        let _ = write!(
+            s,
+            r#"<text class="ci-name" x="{pad}" y="{:.1}">{}</text><text class="ci-value" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            y + 14.0,
+            escape(&b.label),
+            width - pad,
+            y + 14.0,
+            escape(&b.text)
+        );
+        let cy = y + 30.0;
+        if !b.baseline {
+            let (x1, x2) = (x(b.lower), x(b.upper));
+            let _ = write!(
+                s,
+                r#"<rect class="{class}" x="{x1:.1}" y="{:.1}" width="{:.1}" height="10" rx="5"/>"#,
+                cy - 5.0,
+                (x2 - x1).max(2.0)
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<circle class="{class}-dot" cx="{:.1}" cy="{cy:.1}" r="5"/>"#,
+            x(b.estimate)
+        );
     }
     s.push_str("</svg>");
     s
@@ -316,7 +423,11 @@ fn metric_card(m: &Json, control: &str, alpha: f64) -> MetricCard {
         "Absolute difference from control, with its confidence interval"
     };
     MetricCard {
-        chart: chart(&bars, relative, &format!("{name}: {chart_label}")),
+        chart: format!(
+            "{}{}",
+            chart(&bars, relative, &format!("{name}: {chart_label}")),
+            chart_compact(&bars, relative, &format!("{name}: {chart_label}"))
+        ),
         chart_label: chart_label.into(),
         interval_label,
         event: m["event"].as_str().unwrap_or("").to_owned(),
