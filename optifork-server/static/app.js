@@ -285,6 +285,15 @@
     select(tabs.filter(function (t) { return t.id === saved; })[0] || tabs[0], false);
   });
 
+  // Admin keys are not bound to an environment.
+  var scope = $("#key-scope");
+  var keyEnv = $("#key-env");
+  if (scope && keyEnv) {
+    var syncScope = function () { keyEnv.disabled = scope.value === "admin"; };
+    scope.addEventListener("change", syncScope);
+    syncScope();
+  }
+
   // After a refused save, take the keyboard to the first field in error.
   var bad = $('[aria-invalid="true"]');
   if (bad) { bad.focus({ preventScroll: false }); }
