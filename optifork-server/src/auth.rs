@@ -111,6 +111,18 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Replaces the table (tests; normally [`KeyStore::reload`]).
+    pub fn replace(&self, keys: Vec<ApiKey>) {
+        self.keys.store(Arc::new(
+            keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
+        ));
+    }
+
+    /// A key by id (revoked or not).
+    pub fn get(&self, id: &str) -> Option<ApiKey> {
+        self.keys.load().get(id).cloned()
+    }
+
     /// Whether any key (revoked or not) exists.
     pub fn is_empty(&self) -> bool {
         self.keys.load().is_empty()

@@ -5,6 +5,7 @@
 //! * [`state`]: per-environment snapshots (compiled engine + serialized ruleset) in `ArcSwap`s.
 //! * [`auth`]: API keys.
 //! * [`ingest`]: the batched exposure queue.
+//! * [`ui`]: the admin web UI under `/ui` (server-rendered pages, signed session cookies).
 //! * Storage is the `optifork-storage` crate (SQLite by default, PostgreSQL in production).
 
 use std::convert::Infallible;
@@ -28,6 +29,7 @@ pub mod ratelimit;
 pub mod replication;
 pub mod settings;
 pub mod state;
+pub mod ui;
 pub mod web;
 
 pub use settings::Settings;

@@ -16,6 +16,7 @@ use optifork_storage::{
 use serde_json::{Map, Value as Json};
 
 use super::{Call, Reply};
+use crate::state::AppState;
 use crate::web::{ApiError, json_response, ok, with_etag};
 
 /// Fields each kind accepts on write (besides the read-only metadata in [`METADATA`]).
@@ -105,7 +106,7 @@ pub fn record_json(r: &Record) -> Json {
 
 /// How a URL names an entity: flags and experiments by name; configs and segments by id or
 /// name (names start with a letter, so a number is an id).
-fn entity_ref(kind: EntityKind, param: &str) -> EntityRef {
+pub fn entity_ref(kind: EntityKind, param: &str) -> EntityRef {
     match kind {
         EntityKind::Config | EntityKind::Segment => match param.parse::<i64>() {
             Ok(id) => EntityRef::Id(id),
@@ -117,7 +118,13 @@ fn entity_ref(kind: EntityKind, param: &str) -> EntityRef {
 
 /// The body of a write: a JSON object with only known fields; metadata removed.
 fn entity_body(call: &Call, kind: EntityKind) -> Result<Map<String, Json>, ApiError> {
-    let Json::Object(mut body) = call.req.json_value()? else {
+    check_body(kind, call.req.json_value()?)
+}
+
+/// Checks a write's body: a JSON object with only the kind's known fields (read-only metadata
+/// is accepted and dropped). The admin UI sends its forms through this too.
+pub fn check_body(kind: EntityKind, body: Json) -> Result<Map<String, Json>, ApiError> {
+    let Json::Object(mut body) = body else {
         return Err(ApiError::bad_request(
             "invalid_body",
             format!("a {kind} must be a JSON object"),
@@ -180,9 +187,10 @@ fn localize(
 }
 
 /// Applies a change through storage (validated by compiling the resulting ruleset) and swaps
-/// the environment's live snapshot.
+/// the environment's live snapshot. `actor` (an API key id) is recorded in the audit log.
 pub async fn write(
-    call: &Call,
+    state: &AppState,
+    actor: &str,
     environment: &str,
     kind: EntityKind,
     name: &str,
@@ -194,14 +202,13 @@ pub async fn write(
             .map(drop)
             .map_err(|e| localize(e, rs, kind, name, &elsewhere))
     };
-    let result = call
-        .state
+    let result = state
         .storage
         .write(WriteRequest {
             environment,
             kind,
             change,
-            actor: &call.principal.key_id,
+            actor,
             validate: &validate,
         })
         .await;
@@ -222,7 +229,7 @@ pub async fn write(
         }
         Err(e) => return Err(e.into()),
     };
-    call.state.after_write(environment).await;
+    state.after_write(environment).await;
     Ok(outcome)
 }
 
@@ -254,7 +261,23 @@ async fn get(call: Call, kind: EntityKind) -> Reply {
 
 async fn create(call: Call, kind: EntityKind) -> Reply {
     let env = call.environment()?;
-    let mut body = entity_body(&call, kind)?;
+    let body = entity_body(&call, kind)?;
+    let record = create_entity(&call.state, &call.principal.key_id, &env, kind, body).await?;
+    Ok(with_etag(
+        json_response(StatusCode::CREATED, &record_json(&record)),
+        record.version,
+    ))
+}
+
+/// Creates an entity from a checked body (see [`check_body`]): the name is checked, then the
+/// whole resulting ruleset is validated by [`write`]. Shared by the API and the admin UI.
+pub async fn create_entity(
+    state: &AppState,
+    actor: &str,
+    env: &str,
+    kind: EntityKind,
+    mut body: Map<String, Json>,
+) -> Result<Record, ApiError> {
     let name = match body.get("name") {
         Some(Json::String(n)) => n.clone(),
         Some(_) => {
@@ -271,17 +294,18 @@ async fn create(call: Call, kind: EntityKind) -> Reply {
     };
     check_name(&name)?;
     if kind == EntityKind::Config {
-        check_config_environment(&mut body, &env)?;
+        check_config_environment(&mut body, env)?;
     }
     if kind == EntityKind::Experiment
         && let Some(m) = body.get("metrics")
     {
         super::results::check_metrics(m)?;
     }
-    let _guard = call.state.write_lock.lock().await;
+    let _guard = state.write_lock.lock().await;
     let outcome = write(
-        &call,
-        &env,
+        state,
+        actor,
+        env,
         kind,
         &name,
         Change::Create {
@@ -289,17 +313,9 @@ async fn create(call: Call, kind: EntityKind) -> Reply {
         },
     )
     .await?;
-    created(outcome)
-}
-
-fn created(outcome: WriteOutcome) -> Reply {
-    let record = outcome
+    outcome
         .after
-        .ok_or_else(|| ApiError::internal("a create returned no record"))?;
-    Ok(with_etag(
-        json_response(StatusCode::CREATED, &record_json(&record)),
-        record.version,
-    ))
+        .ok_or_else(|| ApiError::internal("a create returned no record"))
 }
 
 /// A config's seed field `environment` must name the environment it is written to.
@@ -326,6 +342,31 @@ async fn update(call: Call, kind: EntityKind) -> Reply {
     let target = entity_ref(kind, call.param(0));
     let patch = entity_body(&call, kind)?;
     let client_if_match = call.req.if_match()?;
+    let record = update_entity(
+        &call.state,
+        &call.principal.key_id,
+        &env,
+        kind,
+        &target,
+        patch,
+        client_if_match,
+    )
+    .await?;
+    Ok(with_etag(ok(&record_json(&record)), record.version))
+}
+
+/// Updates an entity: the fields of `patch` (a checked body, see [`check_body`]) replace the
+/// stored ones. With `client_if_match`, the stored version must be that one (412 otherwise).
+/// Shared by the API and the admin UI.
+pub async fn update_entity(
+    state: &AppState,
+    actor: &str,
+    env: &str,
+    kind: EntityKind,
+    target: &EntityRef,
+    patch: Map<String, Json>,
+    client_if_match: Option<i64>,
+) -> Result<Record, ApiError> {
     if kind == EntityKind::Experiment
         && let Some(m) = patch.get("metrics")
     {
@@ -341,9 +382,9 @@ async fn update(call: Call, kind: EntityKind) -> Reply {
     // Without If-Match, a concurrent change between our read and our write (by another
     // replica: this process serializes its own writes) is retried on the fresh version; with
     // it, the client's version is what must match.
-    let _guard = call.state.write_lock.lock().await;
+    let _guard = state.write_lock.lock().await;
     for _ in 0..5 {
-        let current = call.state.storage.get(kind, &env, &target).await?;
+        let current = state.storage.get(kind, env, target).await?;
         let mut body = match &current.body {
             Json::Object(m) => m.clone(),
             _ => Map::new(),
@@ -374,7 +415,7 @@ async fn update(call: Call, kind: EntityKind) -> Reply {
             body.insert("salt".into(), Json::from(current.name.clone()));
         }
         if kind == EntityKind::Config {
-            check_config_environment(&mut body, &env)?;
+            check_config_environment(&mut body, env)?;
         }
         let name = body
             .get("name")
@@ -386,16 +427,15 @@ async fn update(call: Call, kind: EntityKind) -> Reply {
             body: Json::Object(body),
             if_match: Some(client_if_match.unwrap_or(current.version)),
         };
-        match write(&call, &env, kind, &name, change).await {
+        match write(state, actor, env, kind, &name, change).await {
             Err(e) if e.status == StatusCode::PRECONDITION_FAILED && client_if_match.is_none() => {
                 continue;
             }
             Err(e) => return Err(e),
             Ok(outcome) => {
-                let record = outcome
+                return outcome
                     .after
-                    .ok_or_else(|| ApiError::internal("an update returned no record"))?;
-                return Ok(with_etag(ok(&record_json(&record)), record.version));
+                    .ok_or_else(|| ApiError::internal("an update returned no record"));
             }
         }
     }
@@ -410,17 +450,13 @@ async fn delete(call: Call, kind: EntityKind) -> Reply {
     let env = call.environment()?;
     let target = entity_ref(kind, call.param(0));
     let if_match = call.req.if_match()?;
-    let _guard = call.state.write_lock.lock().await;
-    let current = call.state.storage.get(kind, &env, &target).await?;
-    let outcome = write(
-        &call,
+    let outcome = delete_entity(
+        &call.state,
+        &call.principal.key_id,
         &env,
         kind,
-        &current.name,
-        Change::Delete {
-            target: EntityRef::Id(current.id),
-            if_match,
-        },
+        &target,
+        if_match,
     )
     .await?;
     let deleted = outcome
@@ -431,6 +467,32 @@ async fn delete(call: Call, kind: EntityKind) -> Reply {
     Ok(ok(
         &serde_json::json!({"deleted": deleted, "ruleset_version": outcome.ruleset_version}),
     ))
+}
+
+/// Deletes an entity (409 when another entity depends on it). Shared by the API and the
+/// admin UI.
+pub async fn delete_entity(
+    state: &AppState,
+    actor: &str,
+    env: &str,
+    kind: EntityKind,
+    target: &EntityRef,
+    if_match: Option<i64>,
+) -> Result<WriteOutcome, ApiError> {
+    let _guard = state.write_lock.lock().await;
+    let current = state.storage.get(kind, env, target).await?;
+    write(
+        state,
+        actor,
+        env,
+        kind,
+        &current.name,
+        Change::Delete {
+            target: EntityRef::Id(current.id),
+            if_match,
+        },
+    )
+    .await
 }
 
 /// GET /flags

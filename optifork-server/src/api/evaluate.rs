@@ -103,10 +103,20 @@ struct SegmentsRequest {
 pub async fn segments(call: Call) -> Reply {
     let env = call.environment()?;
     let body: SegmentsRequest = call.req.json()?;
-    let ctx = optifork_core::Context::from_json(&Json::Object(body.user_context));
-    let snap = call.state.snapshot(&env)?;
-    let names: Vec<&str> = snap.engine.segments(&ctx).collect();
+    let names = matching_segments(&call.state, &env, body.user_context)?;
     Ok(ok(&json!({"segments": names})))
+}
+
+/// The names of the segments a user context belongs to, in the live ruleset (shared by the
+/// API and the admin UI's "test a context").
+pub fn matching_segments(
+    state: &crate::state::AppState,
+    env: &str,
+    user_context: Map<String, Json>,
+) -> Result<Vec<String>, ApiError> {
+    let ctx = optifork_core::Context::from_json(&Json::Object(user_context));
+    let snap = state.snapshot(env)?;
+    Ok(snap.engine.segments(&ctx).map(str::to_owned).collect())
 }
 
 /// GET /experiments/{name}/assign?user_id=… → `{"experiment", "user_id", "variant",

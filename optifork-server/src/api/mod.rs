@@ -234,6 +234,21 @@ pub fn client_ip(state: &AppState, req: &Request) -> String {
 /// Routes a request to its handler, recording its metrics.
 pub async fn dispatch(state: Arc<AppState>, req: Request) -> Response {
     let started = std::time::Instant::now();
+    // The admin UI has its own routes (and `GET /` sends browsers to it).
+    let first = req.segments.first().map(String::as_str);
+    let to_ui = first == Some("ui");
+    let root = first.is_none() && (req.method == Method::GET || req.method == Method::HEAD);
+    if to_ui || root {
+        let resp = if to_ui {
+            crate::ui::dispatch(Arc::clone(&state), req).await
+        } else {
+            crate::ui::root_redirect()
+        };
+        state
+            .metrics
+            .record(None, resp.status().as_u16(), started.elapsed());
+        return resp;
+    }
     let cors = state.settings.cors_origin.clone();
     let browser_facing = matches!(
         req.segments.first().map(String::as_str),

@@ -98,13 +98,22 @@ pub fn check_metrics(metrics: &Json) -> Result<(), ApiError> {
     Ok(())
 }
 
-struct Params {
+/// How results are computed: confidence, correction, sequential intervals.
+pub struct Params {
     options: CompareOptions,
     correction: Correction,
 }
 
-fn params(call: &Call) -> Result<Params, ApiError> {
-    let confidence = match call.req.query_param("confidence") {
+/// Reads `confidence`, `correction`, `sequential` and `tuning` from query parameters; errors
+/// name the parameter.
+pub fn params(query: &[(String, String)]) -> Result<Params, ApiError> {
+    let query_param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let confidence = match query_param("confidence") {
         None => 0.95,
         Some(v) => v
             .parse::<f64>()
@@ -118,7 +127,7 @@ fn params(call: &Call) -> Result<Params, ApiError> {
                 .with_field("confidence")
             })?,
     };
-    let correction = match call.req.query_param("correction") {
+    let correction = match query_param("correction") {
         None | Some("holm") => Correction::Holm,
         Some("benjamini_hochberg" | "bh") => Correction::BenjaminiHochberg,
         Some("none") => Correction::None,
@@ -130,10 +139,10 @@ fn params(call: &Call) -> Result<Params, ApiError> {
             .with_field("correction"));
         }
     };
-    let sequential = match call.req.query_param("sequential") {
+    let sequential = match query_param("sequential") {
         None | Some("false") => None,
         Some("true") => {
-            let tuning = match call.req.query_param("tuning") {
+            let tuning = match query_param("tuning") {
                 None => DEFAULT_SEQUENTIAL_TUNING,
                 Some(v) => v
                     .parse::<f64>()
@@ -175,12 +184,23 @@ fn stats_error(e: optifork_stats::StatsError) -> ApiError {
 /// GET /experiments/{name}/results
 pub async fn results(call: Call) -> Reply {
     let env = call.environment()?;
-    let name = call.param(0).to_owned();
-    let params = params(&call)?;
-    let record = call
-        .state
+    let params = params(&call.req.query)?;
+    Ok(ok(
+        &compute(&call.state, &env, call.param(0), &params).await?
+    ))
+}
+
+/// An experiment's results as JSON (shared by the API and the admin UI's results page).
+pub async fn compute(
+    state: &crate::state::AppState,
+    env: &str,
+    name: &str,
+    params: &Params,
+) -> Result<Json, ApiError> {
+    let name = name.to_owned();
+    let record = state
         .storage
-        .get(EntityKind::Experiment, &env, &EntityRef::Name(name.clone()))
+        .get(EntityKind::Experiment, env, &EntityRef::Name(name.clone()))
         .await?;
     let body = &record.body;
     let variants: Vec<String> = body["variants"]
@@ -202,10 +222,9 @@ pub async fn results(call: Call) -> Reply {
         e.dedup();
         e
     };
-    let agg = call
-        .state
+    let agg = state
         .storage
-        .experiment_aggregates(&env, &name, &events)
+        .experiment_aggregates(env, &name, &events)
         .await?;
 
     // Users per declared variant (undeclared variants are reported, not analysed).
@@ -334,7 +353,7 @@ pub async fn results(call: Call) -> Reply {
         row["comparisons"] = Json::Array(mine);
     }
 
-    Ok(ok(&json!({
+    Ok(json!({
         "experiment": name,
         "environment": env,
         "is_active": body["is_active"],
@@ -360,5 +379,5 @@ pub async fn results(call: Call) -> Reply {
             "sample_ratio_mismatch": "Pearson chi-square against traffic_splits; warning below p = 0.001",
             "sequential": "normal-mixture mSPRT always-valid interval (with ?sequential=true)",
         },
-    })))
+    }))
 }
