@@ -15,4 +15,7 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cargo test (workspace, doctests included)"
 cargo test --workspace --all-features --locked --no-fail-fast
 
+step "admin UI in headless Chromium (scripts/e2e.sh)"
+bash scripts/e2e.sh
+
 printf '\nAll tests passed.\n'
