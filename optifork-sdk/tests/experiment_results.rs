@@ -109,5 +109,5 @@ fn sdk_assignments_and_tracked_events_become_experiment_results() {
         .unwrap();
     let want = 20.0 * buyers["one_page"] as f64 / users["one_page"] as f64;
     assert!((mean - want).abs() < 1e-9, "{mean} vs {want}");
-    client.close();
+    client.close().expect("closing flushes everything");
 }
