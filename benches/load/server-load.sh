@@ -21,7 +21,7 @@ trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cargo build --release -q -p optifork-server
 DB=${DATABASE_URL:-$WORK/optifork.db}
 OPTIFORK_ADMIN_KEY=$KEY ./target/release/optifork-server --listen 127.0.0.1:$PORT \
-  --database-url "$DB" --log warn >"$WORK/out.txt" 2>"$WORK/err.txt" &
+  --database-url "$DB" --rate-limit-api 0 --log warn >"$WORK/out.txt" 2>"$WORK/err.txt" &
 SERVER_PID=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 

@@ -44,6 +44,14 @@ const MIGRATION_LOCK: i64 = 0x6f70_7469_666f_726b;
 /// The migrations, in order. Never edit one that has shipped: add the next.
 const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
 
+/// Planner settings for experiment results, an analytical query over every user of an
+/// experiment: hash joins and in-memory hash aggregation, whatever the statistics say. Right
+/// after a bulk load (before autovacuum has analyzed the tables) the planner otherwise picks a
+/// nested loop of one index probe per user, or sorts a million text keys to group them; both
+/// are several times slower.
+const ANALYTICS_SETTINGS: &str = "SET LOCAL enable_nestloop = off; SET LOCAL enable_sort = off; \
+     SET LOCAL work_mem = '256MB'; SET LOCAL jit = off";
+
 /// Version 2: one row per (environment, experiment, user), maintained as exposures arrive, so
 /// that experiment results cost one row per user instead of one per exposure.
 const SCHEMA_V2: &str = r#"
@@ -227,6 +235,78 @@ impl PostgresStorage {
     /// Applies pending migrations under the advisory lock, on a connection of its own: the
     /// lock is a session lock, and closing the connection releases it whatever happens
     /// (this also reports a connection failure as is, not as a pool timeout).
+    /// One metric event's per-variant aggregates, in the snapshot `snapshot` exported by the
+    /// caller's transaction.
+    async fn metric_aggregates(
+        &self,
+        snapshot: &str,
+        environment: &str,
+        experiment: &str,
+        event: &str,
+    ) -> Result<Vec<MetricAggregate>, StoreError> {
+        if !snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(StoreError::Backend(format!("unexpected snapshot id {snapshot:?}")));
+        }
+        let mut conn = self.conn().await?;
+        let tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'; {ANALYTICS_SETTINGS}"))
+            .await
+            .map_err(pg_err)?;
+        let rows = tx
+            .query(
+                "WITH first AS ( \
+                   SELECT user_id, first_at, variant FROM experiment_users \
+                   WHERE environment = $1 AND experiment = $2 AND NOT multiple), \
+                 per_user AS ( \
+                   SELECT f.variant, e.user_id, \
+                     COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \
+                     SUM(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS total, \
+                     COUNT(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS valued, \
+                     COUNT(*) FILTER (WHERE e.timestamp < f.first_at) AS before \
+                   FROM events e JOIN first f ON f.user_id = e.user_id \
+                   WHERE e.environment = $1 AND e.event_name = $3 \
+                   GROUP BY f.variant, e.user_id) \
+                 SELECT variant, \
+                   COUNT(*) FILTER (WHERE cnt > 0), \
+                   COALESCE(SUM(total), 0)::float8, COALESCE(SUM(total * total), 0)::float8, \
+                   COALESCE(SUM(cnt), 0)::float8, COALESCE(SUM(cnt * cnt), 0)::float8, \
+                   COUNT(*) FILTER (WHERE valued > 0), \
+                   COALESCE(SUM(total / valued) FILTER (WHERE valued > 0), 0)::float8, \
+                   COALESCE(SUM((total / valued) * (total / valued)) FILTER (WHERE valued > 0), 0)::float8, \
+                   COALESCE(SUM(before), 0)::int8 \
+                 FROM per_user GROUP BY variant",
+                &[&environment, &experiment, &event],
+            )
+            .await
+            .map_err(pg_err)?;
+        let out = rows
+            .iter()
+            .map(|row| {
+                Ok(MetricAggregate {
+                    variant: get(row, 0)?,
+                    event: event.to_owned(),
+                    converted_users: get(row, 1)?,
+                    value_sum: get(row, 2)?,
+                    value_sum_sq: get(row, 3)?,
+                    count_sum: get(row, 4)?,
+                    count_sum_sq: get(row, 5)?,
+                    valued_users: get(row, 6)?,
+                    mean_sum: get(row, 7)?,
+                    mean_sum_sq: get(row, 8)?,
+                    events_before_exposure: get(row, 9)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.dedicated_connection().await.map_err(pg_err)?;
         conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -974,8 +1054,11 @@ impl Storage for PostgresStorage {
         experiment: &str,
         events: &[String],
     ) -> Result<ExperimentAggregates, StoreError> {
+        // The variants query and one query per metric event run concurrently on separate
+        // connections (each is a join and a hash aggregation over every user of the
+        // experiment, so they use the machine's cores), all in one snapshot: this transaction
+        // exports it and the others import it.
         let mut conn = self.conn().await?;
-        // One snapshot for both queries.
         let tx = conn
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -983,17 +1066,27 @@ impl Storage for PostgresStorage {
             .start()
             .await
             .map_err(pg_err)?;
-        let variant_rows = tx
-            .query(
-                "SELECT CASE WHEN NOT multiple THEN variant END, COUNT(*), SUM(exposures)::int8 \
-                 FROM experiment_users WHERE environment = $1 AND experiment = $2 \
-                 GROUP BY 1 ORDER BY 1",
-                &[&environment, &experiment],
-            )
+        tx.batch_execute(ANALYTICS_SETTINGS).await.map_err(pg_err)?;
+        let snapshot: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
             .await
-            .map_err(pg_err)?;
+            .map_err(pg_err)
+            .and_then(|row| get(&row, 0))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&environment, &experiment];
+        let variants = tx.query(
+            "SELECT CASE WHEN NOT multiple THEN variant END, COUNT(*), SUM(exposures)::int8 \
+             FROM experiment_users WHERE environment = $1 AND experiment = $2 \
+             GROUP BY 1 ORDER BY 1",
+            &params,
+        );
+        let metrics = futures_util::future::try_join_all(
+            events
+                .iter()
+                .map(|event| self.metric_aggregates(&snapshot, environment, experiment, event)),
+        );
+        let (variant_rows, metric_rows) = tokio::join!(variants, metrics);
         let mut out = ExperimentAggregates::default();
-        for row in &variant_rows {
+        for row in &variant_rows.map_err(pg_err)? {
             let variant: Option<String> = get(row, 0)?;
             let users: i64 = get(row, 1)?;
             match variant {
@@ -1005,50 +1098,9 @@ impl Storage for PostgresStorage {
                 None => out.multi_variant_users = users,
             }
         }
-        if !events.is_empty() {
-            let rows = tx
-                .query(
-                    "WITH first AS ( \
-                       SELECT user_id, first_at, variant FROM experiment_users \
-                       WHERE environment = $1 AND experiment = $2 AND NOT multiple), \
-                     per_user AS ( \
-                       SELECT f.variant, e.event_name, e.user_id, \
-                         COUNT(*) FILTER (WHERE e.timestamp >= f.first_at) AS cnt, \
-                         SUM(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS total, \
-                         COUNT(e.value) FILTER (WHERE e.timestamp >= f.first_at) AS valued, \
-                         COUNT(*) FILTER (WHERE e.timestamp < f.first_at) AS before \
-                       FROM events e JOIN first f ON f.user_id = e.user_id \
-                       WHERE e.environment = $1 AND e.event_name = ANY($3) \
-                       GROUP BY f.variant, e.event_name, e.user_id) \
-                     SELECT variant, event_name, \
-                       COUNT(*) FILTER (WHERE cnt > 0), \
-                       COALESCE(SUM(total), 0)::float8, COALESCE(SUM(total * total), 0)::float8, \
-                       COALESCE(SUM(cnt), 0)::float8, COALESCE(SUM(cnt * cnt), 0)::float8, \
-                       COUNT(*) FILTER (WHERE valued > 0), \
-                       COALESCE(SUM(total / valued) FILTER (WHERE valued > 0), 0)::float8, \
-                       COALESCE(SUM((total / valued) * (total / valued)) FILTER (WHERE valued > 0), 0)::float8, \
-                       COALESCE(SUM(before), 0)::int8 \
-                     FROM per_user GROUP BY variant, event_name ORDER BY variant, event_name",
-                    &[&environment, &experiment, &events],
-                )
-                .await
-                .map_err(pg_err)?;
-            for row in &rows {
-                out.metrics.push(MetricAggregate {
-                    variant: get(row, 0)?,
-                    event: get(row, 1)?,
-                    converted_users: get(row, 2)?,
-                    value_sum: get(row, 3)?,
-                    value_sum_sq: get(row, 4)?,
-                    count_sum: get(row, 5)?,
-                    count_sum_sq: get(row, 6)?,
-                    valued_users: get(row, 7)?,
-                    mean_sum: get(row, 8)?,
-                    mean_sum_sq: get(row, 9)?,
-                    events_before_exposure: get(row, 10)?,
-                });
-            }
-        }
+        out.metrics = metric_rows?.into_iter().flatten().collect();
+        out.metrics
+            .sort_by(|a, b| (&a.variant, &a.event).cmp(&(&b.variant, &b.event)));
         tx.commit().await.map_err(pg_err)?;
         Ok(out)
     }
