@@ -245,7 +245,9 @@ impl PostgresStorage {
         event: &str,
     ) -> Result<Vec<MetricAggregate>, StoreError> {
         if !snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-            return Err(StoreError::Backend(format!("unexpected snapshot id {snapshot:?}")));
+            return Err(StoreError::Backend(format!(
+                "unexpected snapshot id {snapshot:?}"
+            )));
         }
         let mut conn = self.conn().await?;
         let tx = conn
@@ -255,9 +257,11 @@ impl PostgresStorage {
             .start()
             .await
             .map_err(pg_err)?;
-        tx.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'; {ANALYTICS_SETTINGS}"))
-            .await
-            .map_err(pg_err)?;
+        tx.batch_execute(&format!(
+            "SET TRANSACTION SNAPSHOT '{snapshot}'; {ANALYTICS_SETTINGS}"
+        ))
+        .await
+        .map_err(pg_err)?;
         let rows = tx
             .query(
                 "WITH first AS ( \
