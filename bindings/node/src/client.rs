@@ -334,6 +334,12 @@ impl NativeClient {
         self.client.version().map(|v| v as f64)
     }
 
+    /// A handle for the fast evaluation functions (`fastIsEnabled`, `fastGetBool`).
+    #[napi]
+    pub fn handle<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        crate::fast::handle_value(env, crate::fast::Source::Client(self.client.clone()))
+    }
+
     /// The names of every flag in the served ruleset.
     #[napi]
     pub fn flag_names(&self) -> Vec<String> {

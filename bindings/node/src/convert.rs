@@ -286,7 +286,7 @@ fn iso_date(ms: f64) -> CompactString {
 
 /// One attribute value (a Date becomes its ISO 8601 string, as `JSON.stringify` writes it);
 /// `None` for `undefined`. `path` names it in error messages.
-fn attribute(
+pub(crate) fn attribute(
     v: Js,
     path: &mut dyn FnMut() -> String,
     depth: usize,

@@ -42,6 +42,12 @@ impl NativeEngine {
         self.engine.environment().to_owned()
     }
 
+    /// A handle for the fast evaluation functions (`fastIsEnabled`, `fastGetBool`).
+    #[napi]
+    pub fn handle<'env>(&self, env: &'env napi::Env) -> Result<napi::bindgen_prelude::Unknown<'env>> {
+        crate::fast::handle_value(env, crate::fast::Source::Engine(Arc::clone(&self.engine)))
+    }
+
     /// The names of every flag, in ruleset order.
     #[napi]
     pub fn flag_names(&self) -> Vec<String> {

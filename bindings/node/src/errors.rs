@@ -49,7 +49,9 @@ pub(crate) fn sdk_parts(e: &SdkError) -> (String, String) {
     let message = e.to_string();
     let code = match e {
         SdkError::InvalidUrl { .. } => "ERR_OPTIFORK_INVALID_OPTION|url".to_owned(),
-        SdkError::InvalidOption { option, .. } => format!("ERR_OPTIFORK_INVALID_OPTION|{option}"),
+        SdkError::InvalidOption { option, .. } => {
+            format!("ERR_OPTIFORK_INVALID_OPTION|{}", js_option(option))
+        }
         SdkError::BootstrapIo { .. } => "ERR_OPTIFORK_INVALID_OPTION|bootstrapFile".to_owned(),
         SdkError::InvalidBootstrap(c) | SdkError::InvalidRuleset(c) => {
             format!("ERR_OPTIFORK_INVALID_RULESET|{}|{}", c.code(), c.path)
@@ -60,6 +62,22 @@ pub(crate) fn sdk_parts(e: &SdkError) -> (String, String) {
         _ => "ERR_OPTIFORK".to_owned(),
     };
     (code, message)
+}
+
+/// The name `index.js` gives an option of the Rust builder.
+fn js_option(option: &str) -> &str {
+    match option {
+        "poll_interval" => "pollIntervalMs",
+        "request_timeout" => "requestTimeoutMs",
+        "flush_interval" => "flushIntervalMs",
+        "backoff" => "backoffInitialMs",
+        "header" => "headers",
+        "sdk_key" => "sdkKey",
+        "exposure_batch_size" => "exposureBatchSize",
+        "exposure_buffer_capacity" => "exposureBufferCapacity",
+        "exposure_dedup_capacity" => "exposureDedupCapacity",
+        other => other,
+    }
 }
 
 /// The JS error for an SDK error.

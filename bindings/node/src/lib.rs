@@ -19,6 +19,7 @@ mod convert;
 mod engine;
 mod errors;
 mod eval;
+mod fast;
 
 use napi::bindgen_prelude::Unknown;
 use napi_derive::napi;
@@ -34,6 +35,13 @@ pub fn bucket(salt: Unknown<'_>, unit: Unknown<'_>) -> Result<u32> {
         let unit = convert::name(eval::js(&unit), "unit")?;
         Ok(optifork_sdk::optifork_core::bucket(&salt, &unit))
     })
+}
+
+/// Adds the raw hot-path functions of [`fast`] to the exports.
+#[napi(module_exports)]
+pub fn init(exports: napi::bindgen_prelude::Object<'_>, env: napi::Env) -> napi::Result<()> {
+    use napi::JsValue;
+    fast::register(env.raw(), exports.raw())
 }
 
 /// Panics on purpose, inside the boundary's guard: lets the tests check that a Rust panic

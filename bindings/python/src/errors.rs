@@ -61,6 +61,12 @@ pub(crate) fn sdk(py: Python<'_>, e: SdkError) -> PyErr {
     match e {
         SdkError::InvalidUrl { .. } => raise(py, "InvalidOptionError", (message, "url")),
         SdkError::InvalidOption { option, .. } => {
+            // The Rust builder's names, as the Python options spell them.
+            let option = match option {
+                "backoff" => "backoff_initial",
+                "header" => "headers",
+                other => other,
+            };
             raise(py, "InvalidOptionError", (message, option))
         }
         SdkError::BootstrapIo { .. } => {
