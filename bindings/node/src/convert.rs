@@ -108,13 +108,7 @@ impl Js {
         // SAFETY: a null buffer asks for the length only.
         check(
             unsafe {
-                sys::napi_get_value_string_utf8(
-                    self.env,
-                    self.value,
-                    ptr::null_mut(),
-                    0,
-                    &mut full,
-                )
+                sys::napi_get_value_string_utf8(self.env, self.value, ptr::null_mut(), 0, &mut full)
             },
             "measuring a string",
         )?;
@@ -278,9 +272,7 @@ fn iso_date(ms: f64) -> CompactString {
         return CompactString::default();
     }
     chrono::DateTime::from_timestamp_millis(ms as i64)
-        .map(|t| {
-            CompactString::from(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        })
+        .map(|t| CompactString::from(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
         .unwrap_or_default()
 }
 
@@ -309,7 +301,8 @@ pub(crate) fn attribute(
                 let n = v.length()?;
                 let mut items = Vec::with_capacity(n as usize);
                 for i in 0..n {
-                    let item = attribute(v.element(i)?, &mut || format!("{}[{i}]", path()), depth + 1)?;
+                    let item =
+                        attribute(v.element(i)?, &mut || format!("{}[{i}]", path()), depth + 1)?;
                     items.push(item.unwrap_or(Value::Null));
                 }
                 Value::Array(items)

@@ -44,7 +44,10 @@ impl NativeEngine {
 
     /// A handle for the fast evaluation functions (`fastIsEnabled`, `fastGetBool`).
     #[napi]
-    pub fn handle<'env>(&self, env: &'env napi::Env) -> Result<napi::bindgen_prelude::Unknown<'env>> {
+    pub fn handle<'env>(
+        &self,
+        env: &'env napi::Env,
+    ) -> Result<napi::bindgen_prelude::Unknown<'env>> {
         crate::fast::handle_value(env, crate::fast::Source::Engine(Arc::clone(&self.engine)))
     }
 

@@ -67,7 +67,12 @@ macro_rules! evaluation_methods {
                 flag: napi::bindgen_prelude::Unknown<'a>,
                 context: napi::bindgen_prelude::Unknown<'a>,
                 default_value: napi::bindgen_prelude::Unknown<'a>,
-            ) -> Result<napi::bindgen_prelude::Either<serde_json::Value, napi::bindgen_prelude::Unknown<'a>>> {
+            ) -> Result<
+                napi::bindgen_prelude::Either<
+                    serde_json::Value,
+                    napi::bindgen_prelude::Unknown<'a>,
+                >,
+            > {
                 $crate::errors::guard(|| {
                     let flag = $crate::convert::name($crate::eval::js(&flag), "flag")?;
                     let ctx = $crate::convert::context($crate::eval::js(&context))?;
@@ -104,7 +109,8 @@ macro_rules! evaluation_methods {
                 flag: napi::bindgen_prelude::Unknown<'a>,
                 context: napi::bindgen_prelude::Unknown<'a>,
                 default_value: napi::bindgen_prelude::Unknown<'a>,
-            ) -> Result<napi::bindgen_prelude::Either<String, napi::bindgen_prelude::Unknown<'a>>> {
+            ) -> Result<napi::bindgen_prelude::Either<String, napi::bindgen_prelude::Unknown<'a>>>
+            {
                 $crate::errors::guard(|| {
                     let flag = $crate::convert::name($crate::eval::js(&flag), "flag")?;
                     let ctx = $crate::convert::context($crate::eval::js(&context))?;
@@ -165,7 +171,12 @@ macro_rules! evaluation_methods {
                 flag: napi::bindgen_prelude::Unknown<'a>,
                 context: napi::bindgen_prelude::Unknown<'a>,
                 default_value: napi::bindgen_prelude::Unknown<'a>,
-            ) -> Result<napi::bindgen_prelude::Either<serde_json::Value, napi::bindgen_prelude::Unknown<'a>>> {
+            ) -> Result<
+                napi::bindgen_prelude::Either<
+                    serde_json::Value,
+                    napi::bindgen_prelude::Unknown<'a>,
+                >,
+            > {
                 $crate::errors::guard(|| {
                     let flag = $crate::convert::name($crate::eval::js(&flag), "flag")?;
                     let ctx = $crate::convert::context($crate::eval::js(&context))?;
@@ -222,7 +233,10 @@ macro_rules! evaluation_methods {
 
             /// The names of the active segments the context belongs to, in ruleset order.
             #[napi]
-            pub fn segments(&self, context: napi::bindgen_prelude::Unknown<'_>) -> Result<Vec<String>> {
+            pub fn segments(
+                &self,
+                context: napi::bindgen_prelude::Unknown<'_>,
+            ) -> Result<Vec<String>> {
                 $crate::errors::guard(|| {
                     let ctx = $crate::convert::context($crate::eval::js(&context))?;
                     let $this = self;

@@ -73,7 +73,13 @@ pub(crate) fn handle(env: sys::napi_env, source: Source) -> Result<sys::napi_val
     // SAFETY: `env` belongs to the current call; on success Node owns `data` and frees it
     // through `finalize`.
     let status = unsafe {
-        sys::napi_create_external(env, data.cast(), Some(finalize), ptr::null_mut(), &mut value)
+        sys::napi_create_external(
+            env,
+            data.cast(),
+            Some(finalize),
+            ptr::null_mut(),
+            &mut value,
+        )
     };
     if status != sys::Status::napi_ok {
         // SAFETY: Node did not take `data`.
@@ -93,7 +99,10 @@ pub(crate) fn handle(env: sys::napi_env, source: Source) -> Result<sys::napi_val
 }
 
 /// A new handle holding `source`, as a value napi-rs can return.
-pub(crate) fn handle_value(env: &napi::Env, source: Source) -> crate::errors::Result<napi::bindgen_prelude::Unknown<'_>> {
+pub(crate) fn handle_value(
+    env: &napi::Env,
+    source: Source,
+) -> crate::errors::Result<napi::bindgen_prelude::Unknown<'_>> {
     let value = handle(env.raw(), source)?;
     // SAFETY: `value` was just created in `env`.
     Ok(unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), value) })
@@ -256,12 +265,18 @@ unsafe fn boolean_call(
     }
 }
 
-unsafe extern "C" fn is_enabled(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn is_enabled(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     // SAFETY: Node-API calls this callback with its own `env` and `info`.
     unsafe { boolean_call(env, info, false, |s, flag, ctx, _| s.is_enabled(flag, ctx)) }
 }
 
-unsafe extern "C" fn get_bool(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn get_bool(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     // SAFETY: as in `is_enabled`.
     unsafe {
         boolean_call(env, info, true, |s, flag, ctx, default| {

@@ -522,9 +522,11 @@ evaluation_methods!(PyClient, this => this.client.evaluator(), {
                 });
                 removed
             };
-            Ok(removed
-                .into_iter()
-                .fold(false, |any, id| self.client.remove_listener(id) || any))
+            let mut any = false;
+            for id in removed {
+                any |= self.client.remove_listener(id);
+            }
+            Ok(any)
         })
     }
 

@@ -107,10 +107,7 @@ pub(crate) fn context(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Context> {
     ))
 }
 
-fn attribute(
-    key: &Bound<'_, PyAny>,
-    value: &Bound<'_, PyAny>,
-) -> PyResult<(CompactString, Value)> {
+fn attribute(key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(CompactString, Value)> {
     let Ok(name) = key.cast::<PyString>() else {
         return Err(errors::invalid_context(
             key.py(),
@@ -286,10 +283,7 @@ pub(crate) fn from_json<'py>(py: Python<'py>, v: &Json) -> PyResult<Bound<'py, P
             } else if let Some(u) = n.as_u64() {
                 u.into_pyobject(py)?.into_any()
             } else {
-                n.as_f64()
-                    .unwrap_or(f64::NAN)
-                    .into_pyobject(py)?
-                    .into_any()
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
             }
         }
         Json::String(s) => PyString::new(py, s).into_any(),

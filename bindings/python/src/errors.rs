@@ -19,9 +19,7 @@ where
     A: pyo3::PyErrArguments + Send + Sync + 'static,
 {
     let class = ERRORS
-        .get_or_try_init(py, || {
-            py.import("optifork._errors").map(Bound::unbind)
-        })
+        .get_or_try_init(py, || py.import("optifork._errors").map(Bound::unbind))
         .and_then(|m| m.bind(py).getattr(class))
         .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
     match class {
@@ -72,7 +70,9 @@ pub(crate) fn sdk(py: Python<'_>, e: SdkError) -> PyErr {
         SdkError::BootstrapIo { .. } => {
             raise(py, "InvalidOptionError", (message, "bootstrap_file"))
         }
-        SdkError::InvalidBootstrap(e) => invalid_ruleset(py, "the bootstrap ruleset is invalid: ", &e),
+        SdkError::InvalidBootstrap(e) => {
+            invalid_ruleset(py, "the bootstrap ruleset is invalid: ", &e)
+        }
         SdkError::InvalidRuleset(e) => invalid_ruleset(py, "", &e),
         SdkError::Unauthorized(_) => raise(py, "UnauthorizedError", (message,)),
         SdkError::NotReady { .. } => raise(py, "NotReadyError", (message,)),

@@ -21,7 +21,10 @@ use pyo3::prelude::*;
 /// The bucket (0–9999) of `unit` under `salt`: `XXH64(unit, seed = XXH64(salt, 0)) mod
 /// 10000`, the hash behind every percentage rollout and experiment.
 #[pyfunction]
-fn bucket(salt: &Bound<'_, pyo3::types::PyString>, unit: &Bound<'_, pyo3::types::PyString>) -> PyResult<u32> {
+fn bucket(
+    salt: &Bound<'_, pyo3::types::PyString>,
+    unit: &Bound<'_, pyo3::types::PyString>,
+) -> PyResult<u32> {
     Ok(optifork_sdk::optifork_core::bucket(
         &convert::text(salt)?,
         &convert::text(unit)?,
