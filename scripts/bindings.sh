@@ -58,8 +58,8 @@ step "pytest (bindings/python/tests)"
 step "npm ci (bindings/node)"
 (cd bindings/node && npm ci --no-audit --no-fund --loglevel=error)
 
-step "napi build $release_flag (bindings/node → optifork.node)"
-(cd bindings/node && ./node_modules/.bin/napi build $release_flag --dts native.d.ts)
+step "cargo build $release_flag -p optifork-node (bindings/node/build.js → optifork.node)"
+(cd bindings/node && node build.js $release_flag)
 
 step "node --test (bindings/node/test)"
 (cd bindings/node && node --test --test-concurrency=1 test/*.test.js)

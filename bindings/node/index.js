@@ -1,6 +1,6 @@
 // OptiFork for Node.js: feature flags, remote configs, segments and A/B experiments evaluated
-// in process by OptiFork's Rust core, through a Node-API addon (optifork.node, built by
-// `napi build`). This file is the public API; the addon does the work.
+// in process by OptiFork's Rust core, through a Node-API addon (optifork.node, built from the
+// napi-rs crate in src/ by build.js). This file is the public API; the addon does the work.
 "use strict";
 
 const native = require("./optifork.node");

@@ -1,7 +1,7 @@
 //! OptiFork for Node.js: the Node-API addon behind the `optifork` npm package, built with
-//! napi-rs (`napi build`, see `bindings/node/package.json`). `index.js` wraps it in the
-//! public API (`Engine`, `Client`, error classes); `openfeature.js` is the OpenFeature
-//! provider.
+//! napi-rs (`bindings/node/build.js`: `cargo build`, then a copy to `optifork.node`).
+//! `index.js` wraps it in the public API (`Engine`, `Client`, error classes);
+//! `openfeature.js` is the OpenFeature provider.
 //!
 //! * `NativeEngine` — a compiled ruleset evaluated offline ([`engine`]).
 //! * `NativeClient` — an [`optifork_sdk::Client`]: a ruleset kept fresh from a server,
