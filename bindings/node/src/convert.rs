@@ -81,28 +81,32 @@ impl Js {
         Ok(yes)
     }
 
-    /// The text of a JS string (the caller checked the type).
-    fn string(self) -> Result<CompactString, Error> {
+    /// The text of a JS string; `None` when the value is not a string. (Reading first and
+    /// asking the type only on failure saves a Node-API call for every string.)
+    fn try_string(self) -> Result<Option<CompactString>, Error> {
         let mut buf = [0u8; STACK];
         let mut len = 0usize;
         // SAFETY: `buf` has room for STACK bytes, NUL included; Node writes at most that many
         // and reports how many it wrote (without the NUL) in `len`.
-        check(
-            unsafe {
-                sys::napi_get_value_string_utf8(
-                    self.env,
-                    self.value,
-                    buf.as_mut_ptr().cast(),
-                    STACK,
-                    &mut len,
-                )
-            },
-            "reading a string",
-        )?;
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(
+                self.env,
+                self.value,
+                buf.as_mut_ptr().cast(),
+                STACK,
+                &mut len,
+            )
+        };
+        if status == sys::Status::napi_string_expected {
+            return Ok(None);
+        }
+        check(status, "reading a string")?;
         // Node only writes whole characters (at most 4 bytes each): with 4 bytes or more to
         // spare, nothing was cut off.
         if len + 4 < STACK {
-            return Ok(CompactString::from(String::from_utf8_lossy(&buf[..len])));
+            return Ok(Some(CompactString::from(String::from_utf8_lossy(
+                &buf[..len],
+            ))));
         }
         let mut full = 0usize;
         // SAFETY: a null buffer asks for the length only.
@@ -127,10 +131,10 @@ impl Js {
             "reading a string",
         )?;
         heap.truncate(len);
-        Ok(match String::from_utf8(heap) {
+        Ok(Some(match String::from_utf8(heap) {
             Ok(s) => CompactString::from(s),
             Err(e) => CompactString::from(String::from_utf8_lossy(e.as_bytes())),
-        })
+        }))
     }
 
     fn number(self) -> Result<f64, Error> {
@@ -227,11 +231,11 @@ impl Js {
 
 /// A string argument (a flag, config, segment, experiment or event name).
 pub(crate) fn name(arg: Js, what: &str) -> Result<CompactString, Error> {
-    match arg.type_of()? {
-        sys::ValueType::napi_string => arg.string(),
-        t => Err(invalid_arg(format!(
+    match arg.try_string()? {
+        Some(s) => Ok(s),
+        None => Err(invalid_arg(format!(
             "{what} must be a string, not {}",
-            type_name(t)
+            type_name(arg.type_of()?)
         ))),
     }
 }
@@ -247,7 +251,7 @@ pub(crate) fn context(arg: Js) -> Result<Context, Error> {
             let mut attrs = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let key = keys.element(i)?;
-                let name = key.string()?;
+                let name = name(key, "a context key")?;
                 let value = arg.property(key)?;
                 if let Some(v) = attribute(value, &mut || format!("context.{name}"), 0)? {
                     attrs.push((name, v));
@@ -283,8 +287,10 @@ pub(crate) fn attribute(
     path: &mut dyn FnMut() -> String,
     depth: usize,
 ) -> Result<Option<Value>, Error> {
+    if let Some(s) = v.try_string()? {
+        return Ok(Some(Value::String(s)));
+    }
     Ok(Some(match v.type_of()? {
-        sys::ValueType::napi_string => Value::String(v.string()?),
         sys::ValueType::napi_number => Value::Number(v.number()?),
         sys::ValueType::napi_boolean => Value::Bool(v.boolean()?),
         sys::ValueType::napi_null => Value::Null,
@@ -311,7 +317,7 @@ pub(crate) fn attribute(
                 let mut entries = Vec::with_capacity(n as usize);
                 for i in 0..n {
                     let key = keys.element(i)?;
-                    let name = key.string()?;
+                    let name = name(key, "a context key")?;
                     let value = v.property(key)?;
                     if let Some(x) =
                         attribute(value, &mut || format!("{}.{name}", path()), depth + 1)?
