@@ -324,14 +324,14 @@ impl NativeClient {
 
     /// How fresh the served ruleset is.
     #[napi]
-    pub fn status(&self) -> NativeStatus {
-        self.client.status().into()
+    pub fn status(&self) -> Result<NativeStatus> {
+        errors::guard(|| Ok(self.client.status().into()))
     }
 
     /// The served ruleset's version, if any.
     #[napi(getter)]
-    pub fn version(&self) -> Option<f64> {
-        self.client.version().map(|v| v as f64)
+    pub fn version(&self) -> Result<Option<f64>> {
+        errors::guard(|| Ok(self.client.version().map(|v| v as f64)))
     }
 
     /// A handle for the fast evaluation functions (`fastIsEnabled`, `fastGetBool`).
@@ -342,13 +342,16 @@ impl NativeClient {
 
     /// The names of every flag in the served ruleset.
     #[napi]
-    pub fn flag_names(&self) -> Vec<String> {
-        self.client
-            .evaluator()
-            .engine()
-            .flag_names()
-            .map(str::to_owned)
-            .collect()
+    pub fn flag_names(&self) -> Result<Vec<String>> {
+        errors::guard(|| {
+            Ok(self
+                .client
+                .evaluator()
+                .engine()
+                .flag_names()
+                .map(str::to_owned)
+                .collect())
+        })
     }
 
     /// Records a metric event for the context's user.
@@ -375,6 +378,12 @@ impl NativeClient {
     /// callback does not keep the process alive. Returns an id for `removeListener`.
     #[napi]
     pub fn on_change(&self, callback: Function<'_, NativeChange, ()>) -> Result<u32> {
+        errors::guard(|| self.add_listener(callback))
+    }
+}
+
+impl NativeClient {
+    fn add_listener(&self, callback: Function<'_, NativeChange, ()>) -> Result<u32> {
         let tsfn = callback
             .build_threadsafe_function::<NativeChange>()
             .callee_handled::<false>()
@@ -393,14 +402,19 @@ impl NativeClient {
         lock(&self.listeners).insert(token, id);
         Ok(token)
     }
+}
 
+#[napi]
+impl NativeClient {
     /// Removes a change callback; returns whether it was registered.
     #[napi]
-    pub fn remove_listener(&self, token: u32) -> bool {
-        match lock(&self.listeners).remove(&token) {
-            Some(id) => self.client.remove_listener(id),
-            None => false,
-        }
+    pub fn remove_listener(&self, token: u32) -> Result<bool> {
+        errors::guard(|| {
+            Ok(match lock(&self.listeners).remove(&token) {
+                Some(id) => self.client.remove_listener(id),
+                None => false,
+            })
+        })
     }
 
     /// Installs a ruleset (its JSON) as if it came from the server; returns what changed.
@@ -416,7 +430,13 @@ impl NativeClient {
 
     /// The client's counters.
     #[napi]
-    pub fn stats(&self) -> NativeStats {
+    pub fn stats(&self) -> Result<NativeStats> {
+        errors::guard(|| Ok(self.stats_now()))
+    }
+}
+
+impl NativeClient {
+    fn stats_now(&self) -> NativeStats {
         let s = self.client.stats();
         let f = |n: u64| n as f64;
         NativeStats {
