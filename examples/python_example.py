@@ -38,7 +38,7 @@ def main() -> None:
         print("checkout_settings:", client.config("checkout_settings", {"targetingKey": "user-1", "tier": "premium"}))
 
         # An experiment: enrolled users are recorded as exposures; purchases are events.
-        enrolled = {}
+        enrolled: dict[str, int] = {}
         for i in range(100):
             user = {"targetingKey": f"user-{i}", "country": "US"}
             arm = client.assign("checkout_redesign", user)

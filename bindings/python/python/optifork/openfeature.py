@@ -60,7 +60,7 @@ def _attribute(value: typing.Any) -> typing.Any:
     return value
 
 
-def _context(ctx: typing.Optional[EvaluationContext]) -> dict:
+def _context(ctx: typing.Optional[EvaluationContext]) -> typing.Dict[str, typing.Any]:
     if ctx is None:
         return {}
     out = {k: _attribute(v) for k, v in (ctx.attributes or {}).items()}
