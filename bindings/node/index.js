@@ -95,7 +95,21 @@ function translate(e) {
 
 const NATIVE = Symbol("optifork.native");
 const HANDLE = Symbol("optifork.handle");
-const { fastIsEnabled, fastGetBool } = native;
+const { fastIsEnabled, fastGetBool, fastInternKey } = native;
+
+// Attribute names the addon knows by number (see src/fast.rs): passing an id spares reading
+// the name out of V8 on every call. At most MAX_KEYS names; later ones travel as strings.
+const KEY_IDS = new Map();
+const MAX_KEYS = 4096;
+function key(name) {
+  const id = KEY_IDS.get(name);
+  if (id !== undefined) { return id; }
+  if (KEY_IDS.size >= MAX_KEYS) { return name; }
+  const next = KEY_IDS.size;
+  fastInternKey(next, name);
+  KEY_IDS.set(name, next);
+  return next;
+}
 const INTERNAL = Symbol("optifork.internal");
 
 function describe(v) {
@@ -173,12 +187,12 @@ function isEnabledFast(h, flag, c) {
   const k = Object.keys(c);
   switch (k.length) {
     case 0: return fastIsEnabled(h, flag);
-    case 1: return fastIsEnabled(h, flag, k[0], c[k[0]]);
-    case 2: return fastIsEnabled(h, flag, k[0], c[k[0]], k[1], c[k[1]]);
-    case 3: return fastIsEnabled(h, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]]);
-    case 4: return fastIsEnabled(h, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]], k[3], c[k[3]]);
-    case 5: return fastIsEnabled(h, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]], k[3], c[k[3]], k[4], c[k[4]]);
-    case 6: return fastIsEnabled(h, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]], k[3], c[k[3]], k[4], c[k[4]], k[5], c[k[5]]);
+    case 1: return fastIsEnabled(h, flag, key(k[0]), c[k[0]]);
+    case 2: return fastIsEnabled(h, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]]);
+    case 3: return fastIsEnabled(h, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]]);
+    case 4: return fastIsEnabled(h, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]], key(k[3]), c[k[3]]);
+    case 5: return fastIsEnabled(h, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]], key(k[3]), c[k[3]], key(k[4]), c[k[4]]);
+    case 6: return fastIsEnabled(h, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]], key(k[3]), c[k[3]], key(k[4]), c[k[4]], key(k[5]), c[k[5]]);
     default: return fastIsEnabled(h, flag, c);
   }
 }
@@ -188,10 +202,10 @@ function getBoolFast(h, d, flag, c) {
   const k = Object.keys(c);
   switch (k.length) {
     case 0: return fastGetBool(h, d, flag);
-    case 1: return fastGetBool(h, d, flag, k[0], c[k[0]]);
-    case 2: return fastGetBool(h, d, flag, k[0], c[k[0]], k[1], c[k[1]]);
-    case 3: return fastGetBool(h, d, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]]);
-    case 4: return fastGetBool(h, d, flag, k[0], c[k[0]], k[1], c[k[1]], k[2], c[k[2]], k[3], c[k[3]]);
+    case 1: return fastGetBool(h, d, flag, key(k[0]), c[k[0]]);
+    case 2: return fastGetBool(h, d, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]]);
+    case 3: return fastGetBool(h, d, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]]);
+    case 4: return fastGetBool(h, d, flag, key(k[0]), c[k[0]], key(k[1]), c[k[1]], key(k[2]), c[k[2]], key(k[3]), c[k[3]]);
     default: return fastGetBool(h, d, flag, c);
   }
 }

@@ -12,6 +12,10 @@
 //! isEnabled(handle, flag, k1, v1, k2, v2, ...) // own enumerable properties, flattened
 //! getBool(handle, default, flag, ...)          // the same, after the default
 //! ```
+//!
+//! A key may also be a number: the id `index.js` gave that attribute name with
+//! `fastInternKey(id, name)` the first time it saw it, so that names are not read out of V8
+//! on every call (a `Map` lookup in JS costs less than copying a string through Node-API).
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, c_void};
@@ -25,6 +29,27 @@ use optifork_sdk::{Client, Context, Engine};
 
 use crate::convert::{self, Js};
 use crate::errors::{self, Error};
+
+thread_local! {
+    /// Attribute names by the ids `index.js` gave them (per thread: one per JS isolate).
+    static KEYS: std::cell::RefCell<Vec<CompactString>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most attribute names `index.js` interns (others are passed as strings).
+const MAX_KEYS: u32 = 4096;
+
+/// A context key: an interned id, or a string.
+fn key(env: sys::napi_env, value: sys::napi_value) -> Result<CompactString, Error> {
+    let mut id = 0u32;
+    // SAFETY: `env` and `value` belong to the current call.
+    let status = unsafe { sys::napi_get_value_uint32(env, value, &mut id) };
+    if status == sys::Status::napi_ok {
+        return KEYS
+            .with(|k| k.borrow().get(id as usize).cloned())
+            .ok_or_else(|| errors::invalid_arg(format!("unknown attribute id {id}")));
+    }
+    convert::name(Js { env, value }, "a context key")
+}
 
 /// What a handle holds.
 pub(crate) enum Source {
@@ -144,13 +169,7 @@ fn context(env: sys::napi_env, args: &[sys::napi_value]) -> Result<Context, Erro
         n if n % 2 == 0 => {
             let mut attrs: Vec<(CompactString, optifork_sdk::Value)> = Vec::with_capacity(n / 2);
             for pair in args.chunks_exact(2) {
-                let name = convert::name(
-                    Js {
-                        env,
-                        value: pair[0],
-                    },
-                    "a context key",
-                )?;
+                let name = key(env, pair[0])?;
                 let value = Js {
                     env,
                     value: pair[1],
@@ -285,11 +304,73 @@ unsafe extern "C" fn get_bool(
     }
 }
 
-/// Adds `fastIsEnabled` and `fastGetBool` to the module's exports.
+unsafe extern "C" fn intern_key(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let run = AssertUnwindSafe(|| -> Result<(), Error> {
+        let mut argv = [ptr::null_mut(); 2];
+        let mut argc = 2usize;
+        // SAFETY: `argv` has room for two values.
+        let status = unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                argv.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if status != sys::Status::napi_ok || argc < 2 {
+            return Err(errors::invalid_arg("fastInternKey(id, name)".into()));
+        }
+        let mut id = 0u32;
+        // SAFETY: as above.
+        let status = unsafe { sys::napi_get_value_uint32(env, argv[0], &mut id) };
+        if status != sys::Status::napi_ok || id >= MAX_KEYS {
+            return Err(errors::invalid_arg(format!(
+                "the id must be an integer below {MAX_KEYS}"
+            )));
+        }
+        let name = convert::name(
+            Js {
+                env,
+                value: argv[1],
+            },
+            "name",
+        )?;
+        KEYS.with(|k| {
+            let mut k = k.borrow_mut();
+            let i = id as usize;
+            if k.len() <= i {
+                k.resize(i + 1, CompactString::default());
+            }
+            k[i] = name;
+        });
+        Ok(())
+    });
+    match catch_unwind(run) {
+        Ok(Ok(())) => ptr::null_mut(),
+        Ok(Err(e)) => throw(env, e),
+        Err(payload) => throw(
+            env,
+            napi::Error::new(
+                "ERR_OPTIFORK_INTERNAL".to_owned(),
+                errors::panic_message(&*payload),
+            ),
+        ),
+    }
+}
+
+/// Adds `fastIsEnabled`, `fastGetBool` and `fastInternKey` to the module's exports.
 pub(crate) fn register(env: sys::napi_env, exports: sys::napi_value) -> napi::Result<()> {
     type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
-    let functions: [(&std::ffi::CStr, Callback); 2] =
-        [(c"fastIsEnabled", is_enabled), (c"fastGetBool", get_bool)];
+    let functions: [(&std::ffi::CStr, Callback); 3] = [
+        (c"fastIsEnabled", is_enabled),
+        (c"fastGetBool", get_bool),
+        (c"fastInternKey", intern_key),
+    ];
     for (name, cb) in functions {
         let mut f = ptr::null_mut();
         // SAFETY: `env` and `exports` are the module's, during its initialization.

@@ -224,3 +224,13 @@ test("flagNames lists every flag in order", () => {
 test("a Rust panic becomes InternalError, not a crash", () => {
   assert.throws(() => optifork._panicForTests(), { name: "InternalError", code: "ERR_OPTIFORK_INTERNAL", message: /a deliberate panic/ });
 });
+
+test("attribute names are interned up to a limit and still read correctly beyond it", () => {
+  const e = Engine.fromRuleset({ flags: [{ name: "f", is_enabled: true, targeting_rules: { k4999: "yes" } }] });
+  for (let i = 0; i < 5000; i++) {
+    // A fresh attribute name each time: the first 4096 get ids, the rest travel as strings.
+    assert.equal(e.isEnabled("f", { targetingKey: "u", [`k${i}`]: "yes" }), i === 4999);
+  }
+  assert.equal(e.isEnabled("f", { k4999: "yes", k0: "no" }), true);
+  assert.equal(e.getBool("f", { k4999: "no", k1: "x" }, true), false);
+});
