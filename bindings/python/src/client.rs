@@ -506,24 +506,24 @@ evaluation_methods!(PyClient, this => this.client.evaluator(), {
         })
     }
 
-    /// Removes a callback given to `on_change`; returns whether it was registered.
+    /// Removes a callback given to `on_change` (compared with `==`, so a bound method given
+    /// as `obj.method` is found again); returns whether it was registered.
     fn remove_listener(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<bool> {
         errors::guard(py, || {
-            let removed: Vec<ListenerId> = {
-                let mut ls = lock(&self.listeners);
-                let mut removed = Vec::new();
-                ls.retain(|(cb, id)| {
-                    if cb.as_ptr() == callback.as_ptr() {
-                        removed.push(*id);
-                        false
-                    } else {
-                        true
-                    }
-                });
-                removed
-            };
+            let registered: Vec<(Py<PyAny>, ListenerId)> = lock(&self.listeners)
+                .iter()
+                .map(|(cb, id)| (cb.clone_ref(py), *id))
+                .collect();
+            let mut matching = Vec::new();
+            for (cb, id) in registered {
+                // Python's __eq__ may run arbitrary code: not while holding the lock.
+                if cb.bind(py).eq(callback)? {
+                    matching.push(id);
+                }
+            }
+            lock(&self.listeners).retain(|(_, id)| !matching.contains(id));
             let mut any = false;
-            for id in removed {
+            for id in matching {
                 any |= self.client.remove_listener(id);
             }
             Ok(any)

@@ -119,6 +119,22 @@ def test_a_removed_callback_is_not_called_again(env):
         assert removed == []
 
 
+def test_a_bound_method_can_be_removed_as_it_was_added():
+    class Watcher:
+        def __init__(self):
+            self.changes = []
+
+        def changed(self, change):
+            self.changes.append(change)
+
+    with optifork.Client("", "", offline=True) as client:
+        w = Watcher()
+        client.on_change(w.changed)
+        assert client.remove_listener(w.changed) is True
+        client.update_ruleset({"version": 2, "flags": [{"name": "f", "is_enabled": True}]})
+        assert w.changes == []
+
+
 def test_removing_a_callback_that_was_never_added_returns_false(env):
     with client_for(env) as client:
         assert client.remove_listener(print) is False
