@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cargo test (workspace, doctests included)"
 cargo test --workspace --all-features --locked --no-fail-fast
 
+step "Python and Node bindings (scripts/bindings.sh)"
+bash scripts/bindings.sh
+
 step "admin UI in headless Chromium (scripts/e2e.sh)"
 bash scripts/e2e.sh
 

@@ -24,6 +24,23 @@ fn evaluation(c: &mut Criterion) {
     g.bench_function("bool_flag_one_condition_rollout", |b| {
         b.iter(|| engine.is_enabled(black_box("simple"), black_box(&ctx)))
     });
+    // The shape the Python and Node bindings measure (bindings/*/bench.*): the same flag, a
+    // context of a targeting key and three attributes, as a binding builds it.
+    let three = || {
+        Context::from_attributes(vec![
+            ("targetingKey".into(), "user-12345".into()),
+            ("country".into(), "US".into()),
+            ("tier".into(), "free".into()),
+            ("age".into(), 34.into()),
+        ])
+    };
+    let ctx3 = three();
+    g.bench_function("bool_flag_3_attribute_context", |b| {
+        b.iter(|| engine.is_enabled(black_box("simple"), black_box(&ctx3)))
+    });
+    g.bench_function("bool_flag_3_attribute_context_built_per_call", |b| {
+        b.iter(|| engine.is_enabled(black_box("simple"), &black_box(three())))
+    });
     g.bench_function("flag_five_rules_segment_regex", |b| {
         b.iter(|| {
             engine
