@@ -81,6 +81,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     let poller = tokio::spawn(poll_database(Arc::clone(&state)));
     let follower = tokio::spawn(replication::follow(Arc::clone(&state)));
+    let pruner = tokio::spawn(prune_batch_ids(Arc::clone(&state)));
     let stopping = Arc::clone(&state);
     warp::serve(routes(Arc::clone(&state)))
         .incoming(listener)
@@ -94,12 +95,40 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     tracing::info!("shutting down: writing queued exposures");
     poller.abort();
     follower.abort();
+    pruner.abort();
     state.ingest.shut_down();
     if let Err(e) = writer.await {
         tracing::error!("the exposure writer failed: {e}");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every hour (and once at start), forgets batch ids older than `--batch-id-retention-hours`,
+/// so the table that makes ingestion idempotent does not grow forever. Replicas may all do
+/// it: the delete is idempotent.
+async fn prune_batch_ids(state: Arc<AppState>) {
+    let hours = state.settings.batch_id_retention_hours;
+    // 0, or more hours than a date can hold: keep them forever.
+    let Some(retention) = i64::try_from(hours)
+        .ok()
+        .filter(|&h| h > 0)
+        .and_then(chrono::Duration::try_hours)
+    else {
+        return;
+    };
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let Some(cutoff) = chrono::Utc::now().checked_sub_signed(retention) else {
+            continue;
+        };
+        match state.storage.prune_batch_ids(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "forgot old ingestion batch ids"),
+            Err(e) => tracing::warn!("pruning old ingestion batch ids: {e}"),
+        }
+    }
 }
 
 /// Creates the `OPTIFORK_ADMIN_KEY` key if given; on a first start with no keys at all,

@@ -89,6 +89,12 @@ pub struct Settings {
     #[arg(long, env = "OPTIFORK_EXPOSURE_QUEUE", default_value_t = 100_000)]
     pub exposure_queue: usize,
 
+    /// How long the ids of ingested exposure and event batches are remembered, in hours: a
+    /// client retrying a batch within this window is not counted twice. Older ids are pruned
+    /// hourly. 0 keeps them forever.
+    #[arg(long, env = "OPTIFORK_BATCH_ID_RETENTION_HOURS", default_value_t = 72)]
+    pub batch_id_retention_hours: u64,
+
     /// How often to check the database for changes made by other replicas (rulesets, API
     /// keys), in milliseconds. With Redis, changes also arrive at once by pub/sub.
     #[arg(long, env = "OPTIFORK_DB_POLL_MS", default_value_t = 2000)]

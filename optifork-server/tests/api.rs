@@ -732,6 +732,75 @@ async fn sdk_batches_are_durable_and_idempotent(s: Server) {
 }
 both!(sdk_batches, sdk_batches_are_durable_and_idempotent);
 
+/// Makes every remembered batch id look `hours` old, straight in the database.
+async fn age_batch_ids(s: &Server, hours: i64) {
+    match &s.data {
+        common::Data::Sqlite(_) => {
+            let db = rusqlite::Connection::open(s.data.url()).unwrap();
+            db.execute(
+                "UPDATE ingested_batches SET received_at = received_at - ?1",
+                [hours * 3_600_000_000],
+            )
+            .unwrap();
+        }
+        _ => {
+            let (db, conn) = tokio_postgres::connect(&s.data.url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            db.execute(
+                "UPDATE ingested_batches SET received_at = received_at - make_interval(hours => $1)",
+                &[&(hours as i32)],
+            )
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn batch_ids_older_than_the_retention_are_forgotten(mut s: Server) {
+    let sdk = s.sdk_key("production").await;
+    let batch =
+        |id: &str| json!({"batch_id": id, "events": [{"event": "purchase", "user_id": "u1"}]});
+    let post = |s: &Server, body: Value| {
+        s.http
+            .post(s.url("/sdk/v1/events"))
+            .bearer_auth(&sdk)
+            .json(&body)
+    };
+    let (status, body) = send(post(&s, batch("old"))).await;
+    assert_eq!((status, &body["duplicate"]), (200, &json!(false)), "{body}");
+    s.stop();
+    age_batch_ids(&s, 30).await;
+    // 30 hours is within the default retention (72 h): the id is still remembered.
+    s.start_again(true);
+    let (_, body) = send(post(&s, batch("old"))).await;
+    assert_eq!(body["duplicate"], true, "{body}");
+    // With a 24-hour retention the server forgets it at start, so a retry is written again.
+    s.stop();
+    s.start_again_with(&["--batch-id-retention-hours", "24"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = send(post(&s, batch("old"))).await;
+        assert_eq!(status, 200, "{body}");
+        if body["duplicate"] == false {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old batch id was never pruned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A batch received now is remembered.
+    let (_, body) = send(post(&s, batch("old"))).await;
+    assert_eq!(body["duplicate"], true, "{body}");
+}
+both!(
+    batch_id_retention,
+    batch_ids_older_than_the_retention_are_forgotten
+);
+
 // --- environments, keys, audit -------------------------------------------------------------------
 
 async fn environments_keep_rulesets_apart(s: Server) {

@@ -537,6 +537,10 @@ pub trait Storage: Send + Sync + 'static {
         batch_id: Option<&str>,
         rows: &[Event],
     ) -> Result<BatchOutcome, StoreError>;
+    /// Forgets the ids of batches received before `older_than`, so the table of ids does not
+    /// grow forever; returns how many were removed. A retry of a forgotten batch is written
+    /// again, so the cutoff must be older than any client's retry window.
+    async fn prune_batch_ids(&self, older_than: Timestamp) -> Result<u64, StoreError>;
     /// Lists exposures of an environment, newest first.
     async fn list_exposures(
         &self,

@@ -30,7 +30,7 @@ use crate::{
     Exposure, ExposureFilter, ExposureRecord, KeyScope, NewApiKey, NewAudit, Record, Storage,
     StoreError, StoredRuleset, VariantCount, WriteOutcome, WriteRequest, page_limit, to_json,
 };
-use crate::{ExperimentAggregates, MetricAggregate, VariantExposure};
+use crate::{ExperimentAggregates, MetricAggregate, Timestamp, VariantExposure};
 
 type Manager = PostgresConnectionManager<NoTls>;
 type Conn<'a> = PooledConnection<'a, Manager>;
@@ -42,7 +42,10 @@ const POOL_SIZE: u32 = 16;
 const MIGRATION_LOCK: i64 = 0x6f70_7469_666f_726b;
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)];
+
+/// Version 3: batch ids are pruned by age ([`crate::Storage::prune_batch_ids`]).
+const SCHEMA_V3: &str = "CREATE INDEX ingested_batches_received ON ingested_batches (received_at);";
 
 /// Planner settings for experiment results, an analytical query over every user of an
 /// experiment: hash joins and in-memory hash aggregation, whatever the statistics say. Right
@@ -630,6 +633,16 @@ async fn claim_batch(
 impl Storage for PostgresStorage {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn prune_batch_ids(&self, older_than: Timestamp) -> Result<u64, StoreError> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "DELETE FROM ingested_batches WHERE received_at < $1",
+            &[&older_than],
+        )
+        .await
+        .map_err(pg_err)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -43,7 +43,10 @@ const MAX_IDLE_READERS: usize = 4;
 const CHUNK: usize = 64;
 
 /// The migrations, in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)];
+
+/// Version 3: batch ids are pruned by age ([`crate::Storage::prune_batch_ids`]).
+const SCHEMA_V3: &str = "CREATE INDEX ingested_batches_received ON ingested_batches (received_at);";
 
 /// Version 2: one row per (environment, experiment, user), maintained as exposures arrive, so
 /// that experiment results cost one row per user instead of one per exposure.
@@ -879,6 +882,18 @@ impl Drop for Writer {
 impl Storage for SqliteStorage {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn prune_batch_ids(&self, older_than: Timestamp) -> Result<u64, StoreError> {
+        self.with_writer(move |conn| {
+            conn.execute(
+                "DELETE FROM ingested_batches WHERE received_at < ?1",
+                [micros(older_than)],
+            )
+            .map(|n| n as u64)
+            .map_err(sq_err)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -62,6 +62,7 @@ on_both_backends!(
     the_environment_version_bumps_once_per_write,
     two_concurrent_writers_both_land_with_distinct_versions,
     exposures_are_inserted_in_batches_idempotently_by_batch_id,
+    pruned_batch_ids_are_forgotten_and_recent_ones_kept,
     exposures_list_newest_first_with_filters_and_a_cursor,
     exposure_counts_per_variant_count_rows_and_distinct_users,
     events_are_inserted_idempotently,
@@ -1131,6 +1132,40 @@ async fn two_concurrent_writers_both_land_with_distinct_versions(ctx: Ctx) {
 
 // ---------------------------------------------------------------------------------------------
 // Exposures and events
+
+async fn pruned_batch_ids_are_forgotten_and_recent_ones_kept(ctx: Ctx) {
+    let s = ctx.open().await;
+    let rows = [exposure(Some("f"), None, "u1", "on", 0)];
+    let event = event("u1", "purchase", None, 0);
+    s.insert_exposures(Some("old"), &rows).await.unwrap();
+    s.insert_events(Some("old"), std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    // A cutoff before the batches arrived keeps them.
+    let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(s.prune_batch_ids(an_hour_ago).await.unwrap(), 0);
+    assert_eq!(
+        s.insert_exposures(Some("old"), &rows).await.unwrap(),
+        BatchOutcome::Duplicate
+    );
+    // A cutoff after they arrived forgets both kinds; later ones are kept.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    s.insert_exposures(Some("new"), &rows).await.unwrap();
+    assert_eq!(s.prune_batch_ids(cutoff).await.unwrap(), 2);
+    assert_eq!(ctx.count("ingested_batches").await, 1);
+    // A retry of a forgotten batch is written again; the kept one is still deduplicated.
+    assert_eq!(
+        s.insert_exposures(Some("old"), &rows).await.unwrap(),
+        BatchOutcome::Inserted(1)
+    );
+    assert_eq!(
+        s.insert_exposures(Some("new"), &rows).await.unwrap(),
+        BatchOutcome::Duplicate
+    );
+    assert_eq!(ctx.count("exposures").await, 3);
+}
 
 async fn exposures_are_inserted_in_batches_idempotently_by_batch_id(ctx: Ctx) {
     let s = ctx.open().await;
