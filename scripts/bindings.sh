@@ -35,12 +35,12 @@ export OPTIFORK_SERVER_BIN="$target_dir/debug/optifork-server"
 # --- Python -----------------------------------------------------------------------------------
 
 venv="$target_dir/bindings-venv"
-step "Python virtualenv ($venv): maturin, pytest, openfeature-sdk"
+step "Python virtualenv ($venv): maturin, pytest, openfeature-sdk, mypy"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  "maturin>=1.9,<2" "pytest>=8" "openfeature-sdk>=0.8"
+  "maturin>=1.9,<2" "pytest>=8" "openfeature-sdk>=0.8" "mypy>=1.10"
 
 step "maturin develop $release_flag (bindings/python → optifork)"
 (
@@ -53,6 +53,9 @@ step "maturin develop $release_flag (bindings/python → optifork)"
 step "pytest (bindings/python/tests)"
 (cd bindings/python && "$venv/bin/python" -m pytest -q tests)
 
+step "mypy --strict (the package, its stubs and examples/python_example.py)"
+(cd bindings/python && "$venv/bin/python" -m mypy --strict python/optifork ../../examples/python_example.py)
+
 # --- Node -------------------------------------------------------------------------------------
 
 step "npm ci (bindings/node)"
@@ -63,5 +66,8 @@ step "cargo build $release_flag -p optifork-node (bindings/node/build.js → opt
 
 step "node --test (bindings/node/test)"
 (cd bindings/node && node --test --test-concurrency=1 test/*.test.js)
+
+step "tsc --strict (bindings/node/types/usage.ts against the TypeScript definitions)"
+(cd bindings/node && npm run --silent typecheck)
 
 printf '\nBindings: all tests passed.\n'
